@@ -1,0 +1,82 @@
+"""Shared fixtures: the checkout, an environment for ansible commands, a moto server."""
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# The checkout is the collection; make `ansible_collections.mirrorlab.vpc` importable for
+# unit tests of modules and module_utils.
+sys.path.insert(0, str(ROOT / ".collections"))
+
+
+def ansible_env(**extra):
+    """Environment for ansible-* commands run from the checkout."""
+    env = dict(os.environ)
+    env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("ANSIBLE_NOCOLOR", "1")
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def run(cmd, *, env=None, check=True, timeout=1800, cwd=ROOT):
+    """Run a command from the checkout and return the CompletedProcess (output captured)."""
+    proc = subprocess.run(
+        cmd, cwd=cwd, env=env or ansible_env(), capture_output=True, text=True, timeout=timeout
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(map(str, cmd))} exited {proc.returncode}\n"
+            f"--- stdout ---\n{proc.stdout[-20000:]}\n--- stderr ---\n{proc.stderr[-8000:]}"
+        )
+    return proc
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def root():
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """A moto server on a loopback port for the whole session; yields its URL.
+
+    Tests that need isolation reset it with `requests.post(url + "/moto-api/reset")`.
+    """
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws_env(moto_server, monkeypatch):
+    """Environment variables that point boto3 and amazon.aws at the moto server."""
+    values = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_URL": moto_server,
+        "AWS_ENDPOINT_URL": moto_server,
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
