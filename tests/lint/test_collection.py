@@ -26,13 +26,16 @@ def test_collection_builds_and_installs(tmp_path):
     assert "MANIFEST.json" in names and "meta/runtime.yml" in names
     assert not any(n.startswith((".venv", ".collections", ".git/")) for n in names)
 
+    # Install into an empty collections path, away from the checkout and its ansible.cfg, so
+    # the checkout's own .collections link cannot stand in for the installed copy.
     dest = tmp_path / "collections"
-    run(["ansible-galaxy", "collection", "install", "--offline", "--no-deps", "-p", str(dest), str(tarball)])
+    env = ansible_env(ANSIBLE_COLLECTIONS_PATH=str(dest))
+    env.pop("ANSIBLE_CONFIG")
+    install = ["ansible-galaxy", "collection", "install", "--offline", "--no-deps", "-p", str(dest), str(tarball)]
+    run(install, env=env, cwd=tmp_path)
     installed = dest / "ansible_collections" / "mirrorlab" / "vpc"
     assert (installed / "MANIFEST.json").is_file()
     # The installed copy is usable on its own: ansible-doc finds its plugins by FQCN.
-    env = ansible_env(ANSIBLE_COLLECTIONS_PATH=str(dest))
-    env.pop("ANSIBLE_CONFIG")
     proc = run(["ansible-doc", "-t", "module", "-l", "mirrorlab.vpc"], env=env, cwd=tmp_path)
     assert "mirrorlab.vpc." in proc.stdout
 
