@@ -1,0 +1,572 @@
+# -*- coding: utf-8 -*-
+
+# Copyright: Contributors to the mirrorlab project
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Resolve Traffic Mirroring sources (load balancers, instances, ECS services, ENI ids,
+CloudFormation stack outputs) to ENIs and decide whether each ENI can be a mirror source.
+
+The logic of mirrorlab.vpc.mirror_eni_info, kept free of AnsibleModule so that it can be
+tested with plain boto3 clients. Every AWS call is filtered on the server side and batched
+(up to MAX_FILTER_VALUES values per filter), so the number of calls depends on the inputs,
+never on the number of ENIs in the account:
+
+  describe_load_balancers    once per 20 load balancer names (none for ARNs)
+  describe_stacks            once per stack
+  describe_instances         once per 200 instance ids, once per tag filter, and once per
+                             200 instances attached to resolved ENIs whose type is unknown
+  list_tasks / describe_tasks once per ECS service / once per 100 tasks of a cluster
+  describe_network_interfaces once per 200 ELB descriptions, once per 200 ENI ids
+  describe_traffic_mirror_sessions / _targets  once per 200 resolved ENIs each
+
+Resolving one ALB by ARN takes 3 calls, by name 4.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+try:
+    from botocore.exceptions import ClientError
+except ImportError:  # pragma: no cover - handled by AnsibleAWSModule (HAS_BOTO3)
+    ClientError = Exception
+
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.mirror_support import source_support
+
+MAX_FILTER_VALUES = 200  # EC2 accepts up to 200 values per filter
+MAX_LB_NAMES = 20  # DescribeLoadBalancers takes at most 20 names
+MAX_ECS_TASKS = 100  # DescribeTasks takes at most 100 tasks
+MAX_SESSIONS_PER_SOURCE = 3  # AWS quota, not adjustable
+LIVE_INSTANCE_STATES = ["pending", "running", "stopping", "stopped"]
+
+# Errors that mean "this account or endpoint cannot tell us", as opposed to a failure.
+UNKNOWN_ERROR_CODES = frozenset(
+    [
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "NotImplemented",
+        "InvalidAction",
+        "UnsupportedOperation",
+    ]
+)
+
+LB_ARN_RE = re.compile(r"^arn:aws[a-z-]*:elasticloadbalancing:[^:]*:[0-9]*:loadbalancer/(app|net|gwy)/([^/]+)/([^/]+)$")
+ECS_SERVICE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:ecs:[^:]*:[0-9]*:service/(?:([^/]+)/)?([^/]+)$")
+INSTANCE_ID_RE = re.compile(r"^i-[0-9a-f]{8,17}$")
+ENI_ID_RE = re.compile(r"^eni-[0-9a-f]{8,17}$")
+TMT_ID_RE = re.compile(r"^tmt-[0-9a-f]{8,17}$")
+
+
+class ResolveError(Exception):
+    """A user-facing failure that names the input it is about."""
+
+
+@AWSRetry.jittered_backoff()
+def _paginate(client, operation, **params):
+    return client.get_paginator(operation).paginate(**params).build_full_result()
+
+
+@AWSRetry.jittered_backoff()
+def _call(client, operation, **params):
+    return getattr(client, operation)(**params)
+
+
+def _chunks(values, size):
+    values = list(values)
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def _unique(values):
+    return list(dict.fromkeys(values))
+
+
+def _error_code(exc):
+    return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+
+
+def lb_description(arn):
+    """The description AWS gives the ENIs of a load balancer: 'ELB app/<name>/<id>'."""
+    match = LB_ARN_RE.match(arn)
+    if not match:
+        return None
+    return "ELB {0}/{1}/{2}".format(*match.groups())
+
+
+class Request:
+    """One input item: what the user asked for and the ENIs it resolved to."""
+
+    def __init__(self, kind, label, value):
+        self.kind = kind
+        self.label = label
+        self.value = value
+        self.eni_ids = []
+        self.empty_reason = None
+
+    def add(self, eni_ids):
+        self.eni_ids.extend(e for e in eni_ids if e not in self.eni_ids)
+
+
+def classify_output(label, value, cluster=None):
+    """Split a stack output value into (kind, values); fail naming the output if unknown."""
+    items = [item.strip() for item in str(value).split(",") if item.strip()]
+    kinds = []
+    values = []
+    for item in items:
+        if LB_ARN_RE.match(item):
+            kinds.append("load_balancer")
+            values.append(item)
+        elif ECS_SERVICE_ARN_RE.match(item):
+            arn_cluster, service = ECS_SERVICE_ARN_RE.match(item).groups()
+            if not (arn_cluster or cluster):
+                raise ResolveError(
+                    f"{label}: value {item!r} is an ECS service ARN without a cluster name; "
+                    "set the cluster in the stacks entry"
+                )
+            kinds.append("ecs_service")
+            values.append({"cluster": arn_cluster or cluster, "service": service})
+        elif INSTANCE_ID_RE.match(item):
+            kinds.append("instance")
+            values.append({"id": item})
+        elif ENI_ID_RE.match(item):
+            kinds.append("network_interface")
+            values.append(item)
+        else:
+            kinds.append(None)
+            values.append(item)
+    if not items or None in kinds or len(set(kinds)) != 1:
+        raise ResolveError(
+            f"{label}: value {value!r} is not a load balancer ARN, an ECS service ARN, instance "
+            "id(s) or ENI id(s) (a comma-separated list must hold one kind)"
+        )
+    return kinds[0], values
+
+
+def normalize_instance(label, item):
+    """An instances entry: 'i-...' or {'id': 'i-...'} or {'tags': {...}}."""
+    if isinstance(item, str):
+        item = {"id": item}
+    if not isinstance(item, dict) or set(item) - {"id", "tags"} or len(item) != 1:
+        raise ResolveError(f"{label}: must be an instance id or a dict with exactly one of 'id' or 'tags'")
+    if "id" in item and not INSTANCE_ID_RE.match(str(item["id"])):
+        raise ResolveError(f"{label}: {item['id']!r} is not an instance id (i-...)")
+    if "tags" in item and (not isinstance(item["tags"], dict) or not item["tags"]):
+        raise ResolveError(f"{label}: 'tags' must be a non-empty dict of tag names and values")
+    return item
+
+
+class EniResolver:
+    """Resolve the module's inputs to ENIs with their mirror-source eligibility.
+
+    client_factory(name) returns a boto3 client ('ec2', 'elbv2', 'ecs', 'cloudformation').
+    """
+
+    def __init__(self, client_factory):
+        self._client_factory = client_factory
+        self._clients = {}
+        self.warnings = []
+        self.requests = []
+        self.instance_types = {}
+        self.enis = {}
+
+    def client(self, name):
+        if name not in self._clients:
+            self._clients[name] = self._client_factory(name)
+        return self._clients[name]
+
+    # ---- inputs -----------------------------------------------------------------------
+
+    def build_requests(self, params):
+        for index, name in enumerate(params.get("load_balancers") or []):
+            self.requests.append(Request("load_balancer", f"load_balancers[{index}] {name!r}", name))
+        for index, item in enumerate(params.get("instances") or []):
+            label = f"instances[{index}] {item!r}"
+            self.requests.append(Request("instance", label, normalize_instance(label, item)))
+        for index, item in enumerate(params.get("ecs_services") or []):
+            label = f"ecs_services[{index}] {item['cluster']}/{item['service']}"
+            self.requests.append(Request("ecs_service", label, item))
+        for index, eni_id in enumerate(params.get("network_interfaces") or []):
+            label = f"network_interfaces[{index}] {eni_id!r}"
+            if not ENI_ID_RE.match(eni_id):
+                raise ResolveError(f"{label}: not an ENI id (eni-...)")
+            self.requests.append(Request("network_interface", label, eni_id))
+        for index, stack in enumerate(params.get("stacks") or []):
+            self.requests.extend(self._stack_requests(index, stack))
+
+    def _stack_requests(self, index, stack):
+        label = f"stacks[{index}] {stack['name']!r} output {stack['output']!r}"
+        try:
+            result = _paginate(self.client("cloudformation"), "describe_stacks", StackName=stack["name"])
+        except ClientError as exc:
+            if _error_code(exc) == "ValidationError" and "does not exist" in str(exc):
+                request = Request("stack", label, stack)
+                request.empty_reason = "stack does not exist"
+                return [request]
+            raise
+        outputs = {}
+        for found in result.get("Stacks", []):
+            for output in found.get("Outputs", []) or []:
+                outputs[output["OutputKey"]] = output.get("OutputValue", "")
+        if stack["output"] not in outputs:
+            known = ", ".join(sorted(outputs)) or "none"
+            raise ResolveError(f"{label}: the stack has no such output (outputs: {known})")
+        kind, values = classify_output(label, outputs[stack["output"]], stack.get("cluster"))
+        requests = []
+        for value in values:
+            if kind == "instance":
+                value = normalize_instance(label, value)
+            requests.append(Request(kind, f"{label} ({kind} {value if isinstance(value, str) else value})", value))
+        return requests
+
+    # ---- load balancers ---------------------------------------------------------------
+
+    def _lb_arns_by_name(self, names):
+        """{name: arn} for the names that exist (one call per 20 names when all exist)."""
+        found = {}
+        elbv2 = self.client("elbv2")
+        for chunk in _chunks(_unique(names), MAX_LB_NAMES):
+            try:
+                result = _paginate(elbv2, "describe_load_balancers", Names=chunk)
+            except ClientError as exc:
+                if _error_code(exc) != "LoadBalancerNotFound":
+                    raise
+                if len(chunk) == 1:
+                    continue
+                found.update(self._lb_arns_by_name_one_by_one(chunk))
+                continue
+            for lb in result.get("LoadBalancers", []):
+                found[lb["LoadBalancerName"]] = lb["LoadBalancerArn"]
+        return found
+
+    def _lb_arns_by_name_one_by_one(self, names):
+        found = {}
+        for name in names:
+            found.update(self._lb_arns_by_name([name]))
+        return found
+
+    def lb_descriptions(self, names_or_arns):
+        """{input: 'ELB app/..' or None when the load balancer does not exist}."""
+        names = [n for n in names_or_arns if not n.startswith("arn:")]
+        arns = self._lb_arns_by_name(names) if names else {}
+        result = {}
+        for item in names_or_arns:
+            arn = item if item.startswith("arn:") else arns.get(item)
+            result[item] = lb_description(arn) if arn else None
+        return result
+
+    # ---- instances --------------------------------------------------------------------
+
+    def _describe_instances(self, filters):
+        result = _paginate(self.client("ec2"), "describe_instances", Filters=filters)
+        instances = [i for r in result.get("Reservations", []) for i in r.get("Instances", [])]
+        for instance in instances:
+            self.instance_types[instance["InstanceId"]] = instance.get("InstanceType")
+        return instances
+
+    @staticmethod
+    def _instance_eni_ids(instance, all_interfaces):
+        enis = []
+        for eni in instance.get("NetworkInterfaces", []):
+            attachment = eni.get("Attachment", {})
+            primary = attachment.get("DeviceIndex", 0) == 0 and attachment.get("NetworkCardIndex", 0) == 0
+            if all_interfaces or primary:
+                enis.append(eni["NetworkInterfaceId"])
+        return enis
+
+    def resolve_instances(self, requests, all_interfaces):
+        state = {"Name": "instance-state-name", "Values": LIVE_INSTANCE_STATES}
+        by_id = [r for r in requests if "id" in r.value]
+        ids = _unique(r.value["id"] for r in by_id)
+        found = {}
+        for chunk in _chunks(ids, MAX_FILTER_VALUES):
+            for instance in self._describe_instances([{"Name": "instance-id", "Values": chunk}, state]):
+                found[instance["InstanceId"]] = instance
+        for request in by_id:
+            instance = found.get(request.value["id"])
+            if instance is None:
+                request.empty_reason = "no such instance, or it is terminated"
+            else:
+                request.add(self._instance_eni_ids(instance, all_interfaces))
+        for request in (r for r in requests if "tags" in r.value):
+            filters = [{"Name": f"tag:{k}", "Values": [str(v)]} for k, v in request.value["tags"].items()]
+            instances = self._describe_instances(filters + [state])
+            if not instances:
+                request.empty_reason = "no instance (other than terminated ones) has these tags"
+            for instance in instances:
+                request.add(self._instance_eni_ids(instance, all_interfaces))
+
+    # ---- ECS services -----------------------------------------------------------------
+
+    def resolve_ecs_services(self, requests):
+        ecs = self.client("ecs")
+        task_arns = {}
+        for request in requests:
+            cluster, service = request.value["cluster"], request.value["service"]
+            try:
+                result = _paginate(ecs, "list_tasks", cluster=cluster, serviceName=service, desiredStatus="RUNNING")
+            except ClientError as exc:
+                if _error_code(exc) not in ("ClusterNotFoundException", "ServiceNotFoundException"):
+                    raise
+                result = {}
+            task_arns.setdefault(cluster, []).extend(result.get("taskArns", []))
+        tasks = {}
+        for cluster, arns in task_arns.items():
+            for chunk in _chunks(_unique(arns), MAX_ECS_TASKS):
+                result = _call(ecs, "describe_tasks", cluster=cluster, tasks=chunk)
+                tasks.setdefault(cluster, []).extend(result.get("tasks", []))
+        for request in requests:
+            cluster, service = request.value["cluster"], request.value["service"]
+            running = [t for t in tasks.get(cluster, []) if self._task_of_service(t, service)]
+            for task in running:
+                request.add(self._task_eni_ids(task))
+            if not running:
+                request.empty_reason = self._why_no_task(cluster, service)
+            elif not request.eni_ids:
+                request.empty_reason = "its running tasks have no ENI (network mode is not awsvpc)"
+
+    @staticmethod
+    def _task_of_service(task, service):
+        # ListTasks(serviceName=...) already filters on AWS; the group check keeps the result
+        # right where that filter is not applied (moto ignores serviceName).
+        group = task.get("group")
+        if group and group != f"service:{service}":
+            return False
+        return task.get("desiredStatus", "RUNNING") == "RUNNING" and task.get("lastStatus") != "STOPPED"
+
+    @staticmethod
+    def _task_eni_ids(task):
+        enis = []
+        for attachment in task.get("attachments", []):
+            if attachment.get("type") != "ElasticNetworkInterface" or attachment.get("status") == "DELETED":
+                continue
+            for detail in attachment.get("details", []):
+                if detail.get("name") == "networkInterfaceId":
+                    enis.append(detail["value"])
+        return enis
+
+    def _why_no_task(self, cluster, service):
+        try:
+            result = _call(self.client("ecs"), "describe_services", cluster=cluster, services=[service])
+        except ClientError as exc:
+            if _error_code(exc) == "ClusterNotFoundException":
+                return "no such cluster"
+            raise
+        active = [s for s in result.get("services", []) if s.get("status") != "INACTIVE"]
+        return "service has no running task" if active else "no such service in this cluster"
+
+    # ---- ENIs -------------------------------------------------------------------------
+
+    def describe_enis(self, filter_name, values):
+        enis = []
+        for chunk in _chunks(_unique(values), MAX_FILTER_VALUES):
+            result = _paginate(
+                self.client("ec2"), "describe_network_interfaces", Filters=[{"Name": filter_name, "Values": chunk}]
+            )
+            enis.extend(result.get("NetworkInterfaces", []))
+        for eni in enis:
+            self.enis[eni["NetworkInterfaceId"]] = eni
+        return enis
+
+    def _fill_instance_types(self):
+        unknown = _unique(
+            eni["Attachment"]["InstanceId"]
+            for eni in self.enis.values()
+            if eni.get("Attachment", {}).get("InstanceId")
+            and eni["Attachment"]["InstanceId"] not in self.instance_types
+        )
+        for chunk in _chunks(unknown, MAX_FILTER_VALUES):
+            self._describe_instances([{"Name": "instance-id", "Values": chunk}])
+
+    def _per_eni_lookup(self, operation, result_key, eni_ids):
+        """{eni_id: [items]} from a describe_traffic_mirror_* call filtered by ENI id, or
+        None when the endpoint cannot tell (permission missing, not implemented)."""
+        found = {eni_id: [] for eni_id in eni_ids}
+        try:
+            for chunk in _chunks(eni_ids, MAX_FILTER_VALUES):
+                result = _paginate(
+                    self.client("ec2"), operation, Filters=[{"Name": "network-interface-id", "Values": chunk}]
+                )
+                for item in result.get(result_key, []):
+                    if item.get("NetworkInterfaceId") in found:
+                        found[item["NetworkInterfaceId"]].append(item)
+        except ClientError as exc:
+            if _error_code(exc) not in UNKNOWN_ERROR_CODES:
+                raise
+            self.warnings.append(
+                f"ec2:{operation} failed with {_error_code(exc)}; cannot tell whether the ENIs "
+                f"already carry sessions or are targets: {exc}"
+            )
+            return None
+        return found
+
+    # ---- target -----------------------------------------------------------------------
+
+    def target_markers(self, target, lb_descs):
+        """(eni_ids, descriptions) that identify the target's ENIs."""
+        if not target:
+            return set(), set()
+        if ENI_ID_RE.match(target):
+            return {target}, set()
+        if TMT_ID_RE.match(target):
+            result = _paginate(self.client("ec2"), "describe_traffic_mirror_targets", TrafficMirrorTargetIds=[target])
+            targets = result.get("TrafficMirrorTargets", [])
+            if not targets:
+                raise ResolveError(f"target {target!r}: no such traffic mirror target")
+            found = targets[0]
+            if found.get("NetworkInterfaceId"):
+                return {found["NetworkInterfaceId"]}, set()
+            if found.get("NetworkLoadBalancerArn"):
+                return set(), {lb_description(found["NetworkLoadBalancerArn"])}
+            return set(), set()  # a Gateway Load Balancer endpoint: its ENIs are never type 'interface'
+        desc = lb_descs.get(target)
+        if desc is None:
+            raise ResolveError(f"target {target!r}: no such load balancer (give an ENI id, tmt- id, NLB name or ARN)")
+        return set(), {desc}
+
+    # ---- the whole resolution ---------------------------------------------------------
+
+    def resolve(self, params):
+        self.build_requests(params)
+        by_kind = {}
+        for request in self.requests:
+            by_kind.setdefault(request.kind, []).append(request)
+
+        target = params.get("target")
+        lb_inputs = [r.value for r in by_kind.get("load_balancer", [])]
+        if target and not (ENI_ID_RE.match(target) or TMT_ID_RE.match(target)):
+            lb_inputs.append(target)
+        lb_descs = self.lb_descriptions(_unique(lb_inputs)) if lb_inputs else {}
+        target_ids, target_descs = self.target_markers(target, lb_descs)
+
+        if by_kind.get("instance"):
+            self.resolve_instances(by_kind["instance"], params.get("instance_interfaces") == "all")
+        if by_kind.get("ecs_service"):
+            self.resolve_ecs_services(by_kind["ecs_service"])
+        for request in by_kind.get("network_interface", []):
+            request.add([request.value])
+
+        self._resolve_lb_enis(by_kind.get("load_balancer", []), lb_descs)
+        self._resolve_id_enis()
+        self._check_empty(params.get("allow_empty", False))
+        return self._results(target_ids, target_descs)
+
+    def _resolve_lb_enis(self, requests, lb_descs):
+        descs = [lb_descs[r.value] for r in requests if lb_descs.get(r.value)]
+        if descs:
+            self.describe_enis("description", descs)
+        for request in requests:
+            desc = lb_descs.get(request.value)
+            if desc is None:
+                request.empty_reason = "no such load balancer"
+                continue
+            request.add(sorted(e["NetworkInterfaceId"] for e in self.enis.values() if e.get("Description") == desc))
+            if not request.eni_ids:
+                request.empty_reason = f"no ENI has the description {desc!r}"
+
+    def _resolve_id_enis(self):
+        by_id = [r for r in self.requests if r.kind in ("instance", "ecs_service", "network_interface")]
+        wanted = _unique(e for r in by_id for e in r.eni_ids if e not in self.enis)
+        if wanted:
+            self.describe_enis("network-interface-id", wanted)
+        for request in by_id:
+            missing = [e for e in request.eni_ids if e not in self.enis]
+            request.eni_ids = [e for e in request.eni_ids if e in self.enis]
+            if missing and request.kind == "network_interface":
+                request.empty_reason = "no such ENI"
+        self._fill_instance_types()
+
+    def _check_empty(self, allow_empty):
+        for request in self.requests:
+            if request.eni_ids:
+                continue
+            message = f"{request.label} resolved to no ENI: {request.empty_reason or 'nothing found'}"
+            if not allow_empty:
+                raise ResolveError(message + " (set allow_empty=true to accept this)")
+            self.warnings.append(message)
+
+    def _results(self, target_ids, target_descs):
+        seen = {}
+        for request in self.requests:
+            for eni_id in request.eni_ids:
+                seen.setdefault(eni_id, request.label)
+        eni_ids = list(seen)
+        sessions = self._per_eni_lookup("describe_traffic_mirror_sessions", "TrafficMirrorSessions", eni_ids) if eni_ids else {}
+        targets = self._per_eni_lookup("describe_traffic_mirror_targets", "TrafficMirrorTargets", eni_ids) if eni_ids else {}
+        results = []
+        for eni_id, label in seen.items():
+            eni = self.enis[eni_id]
+            instance_id = eni.get("Attachment", {}).get("InstanceId")
+            results.append(
+                describe_eligibility(
+                    eni,
+                    source=label,
+                    instance_type=self.instance_types.get(instance_id) if instance_id else None,
+                    is_target=eni_id in target_ids or eni.get("Description") in target_descs,
+                    sessions=None if sessions is None else sessions[eni_id],
+                    mirror_targets=None if targets is None else targets[eni_id],
+                )
+            )
+        return results
+
+
+def describe_eligibility(eni, source, instance_type, is_target, sessions, mirror_targets):
+    """The module's output entry for one ENI. sessions/mirror_targets None = unknown."""
+    interface_type = eni.get("InterfaceType", "interface")
+    instance_id = eni.get("Attachment", {}).get("InstanceId")
+    reasons = []
+    warnings = []
+    if is_target:
+        reasons.append("the ENI is the mirror target given in 'target'")
+    if mirror_targets:
+        ids = ", ".join(t["TrafficMirrorTargetId"] for t in mirror_targets)
+        reasons.append(f"the ENI is already a traffic mirror target ({ids}); AWS does not allow it as a source")
+    if interface_type != "interface":
+        reasons.append(f"interface type {interface_type!r}: only type 'interface' can be a mirror source")
+    if instance_type:
+        supported, why = source_support(instance_type)
+        if not supported:
+            reasons.append(why)
+    if sessions is not None and len(sessions) >= MAX_SESSIONS_PER_SOURCE:
+        reasons.append(
+            f"the ENI already carries {len(sessions)} traffic mirror sessions "
+            f"(AWS allows {MAX_SESSIONS_PER_SOURCE} per source ENI)"
+        )
+    if sessions is None or mirror_targets is None:
+        warnings.append("existing sessions and targets of this ENI could not be read; the 3-session limit is unchecked")
+    if eni.get("RequesterManaged") and not reasons:
+        warnings.append(_requester_managed_warning(eni))
+    return {
+        "id": eni["NetworkInterfaceId"],
+        "private_ip": eni.get("PrivateIpAddress"),
+        "subnet_id": eni.get("SubnetId"),
+        "availability_zone": eni.get("AvailabilityZone"),
+        "vpc_id": eni.get("VpcId"),
+        "interface_type": interface_type,
+        "requester_managed": bool(eni.get("RequesterManaged", False)),
+        "description": eni.get("Description", ""),
+        "instance_id": instance_id,
+        "instance_type": instance_type,
+        "source": source,
+        "mirror_source": not reasons,
+        "reason": "; ".join(reasons) or None,
+        "warning": "; ".join(warnings) or None,
+    }
+
+
+def _requester_managed_warning(eni):
+    description = eni.get("Description", "")
+    if description.startswith("ELB "):
+        owner = f"load balancer ({description})"
+    elif ":ecs:" in description or "ECS" in description:
+        owner = "ECS/Fargate task"
+    else:
+        owner = f"AWS service (requester {eni.get('RequesterId', 'unknown')})"
+    return (
+        f"requester-managed ENI of a {owner}: AWS documents mirroring of such ENIs "
+        "inconsistently; CreateTrafficMirrorSession may refuse it"
+    )
