@@ -1,0 +1,146 @@
+# -*- coding: utf-8 -*-
+
+# Copyright: Contributors to the mirrorlab project
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Compile a traffic mirror filter (normalized rules) into an nftables netdev table.
+
+One session of the lab = one ``table netdev <name>`` on the source device with two base
+chains, ``ingress`` (hook ingress) and ``egress`` (hook egress). Each chain holds the rules
+of its direction in rule-number order; a rule that matches ends the evaluation of the chain:
+
+* accept: ``<match> dup to "<vxlan device>" accept``: a copy goes to the VXLAN device, which
+  encapsulates it (VNI, UDP 4789) towards the target;
+* reject: ``<match> accept``: no copy.
+
+A packet that matches no rule runs off the end of the chain (policy accept): not mirrored.
+``accept`` in a netdev chain only ends this table's chain; the packet itself is never dropped.
+
+The mirror's own VXLAN packets leave through the same source device (the route to the target
+goes through it), so the egress chain first lets them pass without evaluating the rules:
+otherwise an ``all`` rule would mirror the mirror, forever.
+
+The script is one ``nft -f`` transaction that creates or replaces the table atomically
+(``table`` + ``delete table`` + the new table), and the table's comment carries a digest of
+its contents, so that a module can tell whether the loaded ruleset is the wanted one.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import ipaddress
+import re
+
+VXLAN_PORT = 4789
+DIGEST_PREFIX = "mirrorlab sha256:"
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+_DEV_RE = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")
+_L4_NAMES = {6: "tcp", 17: "udp"}
+
+
+def _family(network_or_address):
+    return "ip" if network_or_address.version == 4 else "ip6"
+
+
+def _ports(port_range):
+    if port_range["from"] == port_range["to"]:
+        return str(port_range["from"])
+    return "%d-%d" % (port_range["from"], port_range["to"])
+
+
+def compile_match(rule):
+    """The nft match expression of one normalized rule (AWS semantics, see filter_rules)."""
+    source = ipaddress.ip_network(rule["source_cidr"])
+    destination = ipaddress.ip_network(rule["destination_cidr"])
+    family = _family(source)
+    # Explicit family: a rule of one IP family never matches a packet of the other.
+    parts = ["meta protocol %s" % family]
+    if source.prefixlen:
+        parts.append("%s saddr %s" % (family, source.with_prefixlen))
+    if destination.prefixlen:
+        parts.append("%s daddr %s" % (family, destination.with_prefixlen))
+    protocol = rule["protocol"]
+    if protocol in _L4_NAMES:
+        name = _L4_NAMES[protocol]
+        parts.append("meta l4proto %s" % name)
+        if rule.get("source_ports"):
+            parts.append("%s sport %s" % (name, _ports(rule["source_ports"])))
+        if rule.get("destination_ports"):
+            parts.append("%s dport %s" % (name, _ports(rule["destination_ports"])))
+    elif protocol != -1:
+        parts.append("meta l4proto %d" % protocol)
+    return " ".join(parts)
+
+
+def compile_rule(rule, vxlan_device):
+    comment = 'comment "%s %d %s"' % (rule["direction"], rule["number"], rule["action"])
+    if rule["action"] == "accept":
+        return '%s dup to "%s" accept %s' % (compile_match(rule), vxlan_device, comment)
+    return "%s accept %s" % (compile_match(rule), comment)
+
+
+def vxlan_exclusion(local_ip, target_ip, dstport=VXLAN_PORT):
+    """The egress rule that keeps the mirror's own VXLAN packets out of the rules."""
+    local = ipaddress.ip_address(local_ip)
+    target = ipaddress.ip_address(target_ip)
+    if local.version != target.version:
+        raise ValueError("local_ip and target_ip must be of one IP family")
+    family = _family(local)
+    return (
+        'meta protocol %s %s saddr %s %s daddr %s meta l4proto udp udp dport %d accept comment "the mirror\'s own VXLAN packets"'
+        % (family, family, local, family, target, dstport)
+    )
+
+
+def check_names(table, source_device, vxlan_device):
+    if not _NAME_RE.match(table or ""):
+        raise ValueError("table must be a letter then letters, digits, '_' or '-' (at most 64), got %r" % (table,))
+    for label, device in (("source_device", source_device), ("vxlan_device", vxlan_device)):
+        if not _DEV_RE.match(device or ""):
+            raise ValueError("%s must be an interface name of 1-15 characters, got %r" % (label, device))
+
+
+def compile_body(rules, source_device, vxlan_device, local_ip, target_ip, dstport=VXLAN_PORT, priority=0):
+    """The chains of the table (the part the digest covers), as a list of lines."""
+    lines = []
+    for direction in ("ingress", "egress"):
+        lines.append("\tchain %s {" % direction)
+        lines.append('\t\ttype filter hook %s device "%s" priority %d; policy accept;' % (direction, source_device, priority))
+        if direction == "egress":
+            lines.append("\t\t" + vxlan_exclusion(local_ip, target_ip, dstport))
+        for rule in sorted((r for r in rules if r["direction"] == direction), key=lambda r: r["number"]):
+            lines.append("\t\t" + compile_rule(rule, vxlan_device))
+        lines.append("\t}")
+    return lines
+
+
+def digest(body_lines, identity=""):
+    text = "\n".join([identity] + list(body_lines))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def compile_ruleset(rules, table, source_device, vxlan_device, local_ip, target_ip, dstport=VXLAN_PORT, priority=0,
+                    identity=""):
+    """The whole ``nft -f`` script: create or replace ``table netdev <table>`` atomically.
+
+    Returns (script, digest). ``rules`` are normalized rules (filter_rules.normalize_rules).
+    ``identity`` is extra text the digest covers (the module puts the devices' indexes there).
+    """
+    check_names(table, source_device, vxlan_device)
+    body = compile_body(rules, source_device, vxlan_device, local_ip, target_ip, dstport, priority)
+    value = digest(body, identity)
+    script = [
+        "# mirrorlab traffic mirror session: %s -> %s (%s)" % (source_device, target_ip, vxlan_device),
+        "table netdev %s" % table,
+        "delete table netdev %s" % table,
+        "table netdev %s {" % table,
+        '\tcomment "%s%s"' % (DIGEST_PREFIX, value),
+    ] + body + ["}", ""]
+    return "\n".join(script), value
+
+
+def delete_script(table):
+    """An ``nft -f`` script that removes the table if it exists (a no-op otherwise)."""
+    return "table netdev %s\ndelete table netdev %s\n" % (table, table)

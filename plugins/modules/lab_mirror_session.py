@@ -1,0 +1,346 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+
+# Copyright: Contributors to the mirrorlab project
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: lab_mirror_session
+short_description: A traffic mirror session in the local lab (nftables dup into VXLAN)
+version_added: 0.1.0
+description:
+  - Reproduces one Amazon VPC traffic mirror session on a Linux interface. In the network
+    namespace of the source it creates a VXLAN device (VNI, UDP 4789, towards the target, no
+    learning, no ARP, no IPv6 so it sends nothing of its own) and an nftables C(netdev) table
+    with an ingress and an egress chain on the source device, into which the filter rules are
+    compiled in rule-number order; accepted packets are duplicated (C(dup to)) into the VXLAN
+    device. The mirror's own VXLAN packets leave through the source device too and are never
+    mirrored.
+  - The table is created or replaced atomically in one C(nft -f) transaction. Its comment holds
+    a digest of the compiled ruleset and of the two devices, so a run with nothing to change
+    reports no change.
+  - Runs where the namespaces are (the lab host), as root.
+author:
+  - mirrorlab developers
+options:
+  state:
+    description: C(present) creates or updates the session, C(absent) removes the table and the VXLAN device.
+    type: str
+    choices: [present, absent]
+    default: present
+  netns:
+    description: The network namespace of the source (a name under C(/run/netns)); empty = the current one.
+    type: str
+    default: ""
+  source_device:
+    description: The mirrored interface (the source "ENI") inside O(netns). Required when O(state=present).
+    type: str
+  local_ip:
+    description: The source's address, the outer source address of the VXLAN packets. Required when O(state=present).
+    type: str
+  target_ip:
+    description: The mirror target's address (where the VXLAN packets go). Required when O(state=present).
+    type: str
+  vni:
+    description: The session's VXLAN network identifier, 0-16777215.
+    type: int
+    default: 12345
+  dstport:
+    description: The VXLAN UDP destination port (AWS uses 4789).
+    type: int
+    default: 4789
+  vxlan_device:
+    description: Name of the VXLAN sender device in O(netns), at most 15 characters.
+    type: str
+    required: true
+  table:
+    description: Name of the nftables C(netdev) table of the session.
+    type: str
+    required: true
+  rules:
+    description:
+      - The filter rules, as in C(mirrorlab_filter.rules) or as normalized by
+        M(mirrorlab.vpc.experiment_info) (C(experiment.filter.rules)). No rules = nothing mirrored.
+    type: list
+    elements: dict
+    default: []
+notes:
+  - Supports check mode and diff mode.
+  - Needs C(ip) (iproute2) and C(nft) (nftables) on the host and a kernel with the netdev egress hook (5.16 or later).
+seealso:
+  - module: mirrorlab.vpc.experiment_info
+"""
+
+EXAMPLES = r"""
+- name: Mirror the ALB's interface to the capture target
+  mirrorlab.vpc.lab_mirror_session:
+    netns: mlab-alb
+    source_device: eth0
+    local_ip: 10.0.1.10
+    target_ip: 10.0.2.20
+    vni: "{{ experiment.session.vni }}"
+    vxlan_device: mirror1
+    table: mirrorlab_session1
+    rules: "{{ experiment.filter.rules }}"
+
+- name: Remove it
+  mirrorlab.vpc.lab_mirror_session:
+    state: absent
+    netns: mlab-alb
+    vxlan_device: mirror1
+    table: mirrorlab_session1
+"""
+
+RETURN = r"""
+digest:
+  description: The digest stored in the table's comment (the compiled ruleset and its devices).
+  returned: state is present
+  type: str
+  sample: 9f2c...
+ruleset:
+  description: The nft script that was (or would be) loaded.
+  returned: state is present
+  type: str
+vxlan:
+  description: The VXLAN device as wanted.
+  returned: state is present
+  type: dict
+  sample: {name: mirror1, vni: 12345, local: 10.0.1.10, remote: 10.0.2.20, dstport: 4789}
+"""
+
+import ipaddress
+import json
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.filter_rules import normalize_rules
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.nft_mirror import (
+    DIGEST_PREFIX,
+    check_names,
+    compile_ruleset,
+    delete_script,
+)
+
+
+class Host(object):
+    """Runs ip and nft in the source's network namespace."""
+
+    def __init__(self, module, netns):
+        self.module = module
+        self.netns = netns
+        self.ip_bin = module.get_bin_path("ip", required=True)
+        self.nft_bin = module.get_bin_path("nft", required=True)
+
+    def _wrap(self, argv):
+        if self.netns:
+            return [self.ip_bin, "netns", "exec", self.netns] + argv
+        return argv
+
+    def run(self, argv, data=None, check=True):
+        rc, out, err = self.module.run_command(self._wrap(argv), data=data, binary_data=data is not None)
+        if check and rc != 0:
+            self.module.fail_json(msg="%s failed (%d): %s" % (" ".join(argv), rc, err.strip() or out.strip()), rc=rc,
+                                  stdout=out, stderr=err)
+        return rc, out, err
+
+    def ip(self, *args, **kwargs):
+        return self.run([self.ip_bin] + list(args), **kwargs)
+
+    def nft(self, *args, **kwargs):
+        return self.run([self.nft_bin] + list(args), **kwargs)
+
+    def link(self, name):
+        rc, out, dummy = self.ip("-d", "-j", "link", "show", "dev", name, check=False)
+        if rc != 0 or not out.strip():
+            return None
+        return json.loads(out)[0]
+
+    def table_digest(self, table):
+        """The digest in the table's comment, "" for a table without one, None when absent."""
+        rc, out, dummy = self.nft("list", "table", "netdev", table, check=False)
+        if rc != 0:
+            return None
+        for line in out.splitlines():
+            line = line.strip()
+            if line.startswith('comment "%s' % DIGEST_PREFIX):
+                return line[len('comment "%s' % DIGEST_PREFIX):].rstrip('"')
+        return ""
+
+
+def vxlan_state(link):
+    """The fields of an existing link that matter, in the shape of the wanted state."""
+    if link is None:
+        return None
+    info = link.get("linkinfo", {})
+    data = info.get("info_data", {})
+    return {
+        "name": link.get("ifname"),
+        "kind": info.get("info_kind"),
+        "vni": data.get("id"),
+        "local": data.get("local") or data.get("local6"),
+        "remote": data.get("remote") or data.get("remote6"),
+        "dstport": data.get("port"),
+        "learning": data.get("learning"),
+        "up": "UP" in link.get("flags", []),
+        "noarp": "NOARP" in link.get("flags", []),
+    }
+
+
+def wanted_vxlan(params):
+    return {
+        "name": params["vxlan_device"],
+        "kind": "vxlan",
+        "vni": params["vni"],
+        "local": params["local_ip"],
+        "remote": params["target_ip"],
+        "dstport": params["dstport"],
+        "learning": False,
+        "up": True,
+        "noarp": True,
+    }
+
+
+def create_vxlan(host, want):
+    family = "-6" if ipaddress.ip_address(want["local"]).version == 6 else "-4"
+    host.ip(family, "link", "add", want["name"], "type", "vxlan", "id", str(want["vni"]), "local", want["local"],
+            "remote", want["remote"], "dstport", str(want["dstport"]), "nolearning")
+    # The sender must send nothing of its own: no IPv6 (MLD, router solicitations), no ARP.
+    host.run(["sysctl", "-q", "-w", "net.ipv6.conf.%s.disable_ipv6=1" % want["name"]], check=False)
+    host.ip("link", "set", "dev", want["name"], "arp", "off", "up")
+
+
+def check_params(module):
+    params = module.params
+    if params["state"] == "absent":
+        try:
+            check_names(params["table"], "unused", params["vxlan_device"])
+        except ValueError as exc:
+            module.fail_json(msg=str(exc))
+        return None
+    missing = [k for k in ("source_device", "local_ip", "target_ip") if not params[k]]
+    if missing:
+        module.fail_json(msg="state is present but missing: %s" % ", ".join(missing))
+    try:
+        local = ipaddress.ip_address(params["local_ip"])
+        target = ipaddress.ip_address(params["target_ip"])
+    except ValueError as exc:
+        module.fail_json(msg="local_ip and target_ip must be IP addresses: %s" % exc)
+    if local.version != target.version:
+        module.fail_json(msg="local_ip and target_ip must be of the same IP family")
+    if not 0 <= params["vni"] <= 16777215:
+        module.fail_json(msg="vni must be 0-16777215, got %d" % params["vni"])
+    if not 1 <= params["dstport"] <= 65535:
+        module.fail_json(msg="dstport must be 1-65535, got %d" % params["dstport"])
+    try:
+        check_names(params["table"], params["source_device"], params["vxlan_device"])
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    rules, errors = normalize_rules(params["rules"], "rules")
+    if errors:
+        module.fail_json(msg="invalid rules:\n" + "\n".join(str(e) for e in errors), errors=[str(e) for e in errors])
+    return rules
+
+
+def present(module, host, rules):
+    params = module.params
+    result = {"changed": False}
+    if host.link(params["source_device"]) is None:
+        module.fail_json(msg="source_device %s does not exist in netns %r" % (params["source_device"], params["netns"]))
+    want = wanted_vxlan(params)
+    have = vxlan_state(host.link(want["name"]))
+    diff = {"before": {"vxlan": have}, "after": {"vxlan": want}}
+    if have != want:
+        result["changed"] = True
+        if not module.check_mode:
+            if have is not None:
+                host.ip("link", "del", "dev", want["name"])
+            create_vxlan(host, want)
+
+    # The digest covers the devices' interface indexes: a re-created device (new index) means
+    # the loaded table points at a device that no longer exists, and must be reloaded.
+    source_link = host.link(params["source_device"])
+    vxlan_link = host.link(want["name"])
+    identity = "source %s#%s vxlan %s#%s" % (
+        params["source_device"], source_link["ifindex"], want["name"], vxlan_link["ifindex"] if vxlan_link else "new")
+    try:
+        script, digest = compile_ruleset(rules, params["table"], params["source_device"], want["name"],
+                                         params["local_ip"], params["target_ip"], params["dstport"], identity=identity)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    current = host.table_digest(params["table"])
+    diff["before"]["table_digest"] = current
+    diff["after"]["table_digest"] = digest
+    if current != digest:
+        result["changed"] = True
+        if module.check_mode:
+            check_script(module, host, script, vxlan_link is not None)
+        else:
+            host.nft("-f", "-", data=script)
+    result.update(digest=digest, ruleset=script, vxlan=want)
+    if module._diff:
+        diff["after"]["ruleset"] = script
+        result["diff"] = diff
+    return result
+
+
+def check_script(module, host, script, devices_exist):
+    """In check mode, let nft check the script when it can (the devices must exist)."""
+    if devices_exist:
+        host.nft("-c", "-f", "-", data=script)
+
+
+def absent(module, host):
+    params = module.params
+    result = {"changed": False}
+    if host.table_digest(params["table"]) is not None:
+        result["changed"] = True
+        if not module.check_mode:
+            host.nft("-f", "-", data=delete_script(params["table"]))
+    link = vxlan_state(host.link(params["vxlan_device"]))
+    if link is not None:
+        if link["kind"] != "vxlan":
+            module.fail_json(msg="%s is a %s device, not a VXLAN device; not removing it" % (params["vxlan_device"], link["kind"]))
+        result["changed"] = True
+        if not module.check_mode:
+            host.ip("link", "del", "dev", params["vxlan_device"])
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            netns=dict(type="str", default=""),
+            source_device=dict(type="str"),
+            local_ip=dict(type="str"),
+            target_ip=dict(type="str"),
+            vni=dict(type="int", default=12345),
+            dstport=dict(type="int", default=4789),
+            vxlan_device=dict(type="str", required=True),
+            table=dict(type="str", required=True),
+            rules=dict(type="list", elements="dict", default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    netns = module.params["netns"]
+    if netns and not os.path.exists(os.path.join("/run/netns", netns)):
+        if module.params["state"] == "absent":
+            module.exit_json(changed=False, msg="netns %s does not exist" % netns)
+        module.fail_json(msg="network namespace %s does not exist (/run/netns/%s)" % (netns, netns))
+    rules = check_params(module)
+    host = Host(module, netns)
+    if module.params["state"] == "present":
+        result = present(module, host, rules)
+    else:
+        result = absent(module, host)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
