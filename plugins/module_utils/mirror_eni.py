@@ -336,7 +336,7 @@ class EniResolver:
         group = task.get("group")
         if group and group != f"service:{service}":
             return False
-        return task.get("desiredStatus", "RUNNING") == "RUNNING" and task.get("lastStatus") != "STOPPED"
+        return task.get("desiredStatus", "RUNNING") == "RUNNING"
 
     @staticmethod
     def _task_eni_ids(task):
