@@ -1,0 +1,271 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+
+# Copyright: mirrorlab developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: lab_daemon
+short_description: Run a long-lived process inside a network namespace, with a pid file
+version_added: 0.1.0
+description:
+  - Starts a foreground program inside a network namespace (C(ip netns exec)) in its own
+    session and process group, detached from Ansible, its output appended to a log file; records
+    its PID and kernel start time in a pid file; stops it again by that process group only.
+  - A process is taken as ours only when the PID in the pid file is alive and has the start
+    time recorded at launch, so a reused PID is never signalled.
+  - Idempotent. V(started) leaves a running daemon alone unless its command, namespace or
+    O(fingerprint) (for example the checksum of its configuration file) changed, in which case it is
+    restarted.
+  - Needs root for C(ip netns exec).
+author:
+  - mirrorlab developers
+options:
+  name:
+    description: The daemon's name; the pid file is C(<state_dir>/<name>.pid), the log C(<state_dir>/<name>.log).
+    type: str
+    required: true
+  state:
+    description: V(started), V(stopped) or V(restarted).
+    type: str
+    choices: [started, stopped, restarted]
+    default: started
+  netns:
+    description: The network namespace to run in. Required with V(started) and V(restarted).
+    type: str
+  command:
+    description: The program and its arguments (not through a shell); it must stay in the foreground.
+    type: list
+    elements: str
+  state_dir:
+    description: Directory for the pid file and the log (created, mode 0750).
+    type: path
+    required: true
+  fingerprint:
+    description: Any string; when it differs from the running daemon's, the daemon is restarted.
+    type: str
+    default: ""
+  listen_port:
+    description:
+      - A TCP port the daemon listens on once ready; V(started) waits for it in the daemon's
+        namespace (up to O(timeout)) and fails with the log's tail when it does not come up.
+    type: int
+  timeout:
+    description: Seconds to wait for readiness, and after SIGTERM before SIGKILL when stopping.
+    type: float
+    default: 10
+notes:
+  - Supports check mode.
+seealso:
+  - module: mirrorlab.vpc.lab_netns
+"""
+
+EXAMPLES = r"""
+- name: A web server in a namespace
+  mirrorlab.vpc.lab_daemon:
+    name: backend-nginx
+    netns: ml-demo-backend
+    command: [/usr/sbin/nginx, -c, /run/ml-demo/backend-nginx.conf]
+    state_dir: /run/ml-demo
+    fingerprint: "{{ conf.checksum }}"
+    listen_port: 80
+
+- name: Stop it (only the process group this module started)
+  mirrorlab.vpc.lab_daemon:
+    name: backend-nginx
+    state_dir: /run/ml-demo
+    state: stopped
+"""
+
+RETURN = r"""
+pid:
+  description: The daemon's PID (its process group id too); null when stopped.
+  returned: always
+  type: int
+  sample: 4242
+pidfile:
+  description: The pid file.
+  returned: always
+  type: str
+  sample: /run/ml-demo/backend-nginx.pid
+log:
+  description: The daemon's log file (stdout and stderr).
+  returned: always
+  type: str
+  sample: /run/ml-demo/backend-nginx.log
+"""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+DAEMON_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+
+
+def start_time(pid):
+    """The kernel start time of pid (clock ticks since boot), or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            data = stat.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(")") + 2:].split()
+    if fields[0] == "Z":
+        return None
+    return int(fields[19])
+
+
+def read_pidfile(path):
+    try:
+        with open(path) as handle:
+            record = json.load(handle)
+        return record if isinstance(record, dict) and isinstance(record.get("pid"), int) else None
+    except (OSError, ValueError):
+        return None
+
+
+def running(record):
+    """True when the recorded process is alive and is the one we started."""
+    return bool(record) and start_time(record["pid"]) == record.get("start_time")
+
+
+def listening(pid, port):
+    """Whether a TCP socket listens on port in pid's network namespace."""
+    for table in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/{pid}/net/{table}") as handle:
+                lines = handle.readlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                return True
+    return False
+
+
+def log_tail(path, size=2000):
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - size))
+            return handle.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def stop(record, timeout):
+    """End the recorded process group: SIGTERM, then SIGKILL after timeout."""
+    pid = record["pid"]
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5)):
+        if not running(record):
+            break
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and running(record):
+            time.sleep(0.05)
+    # Workers of the group may outlive the leader by a moment; reap the group once more.
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def start(module, params, pidfile, logfile, fingerprint):
+    with open(logfile, "ab") as log:
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", params["netns"]] + params["command"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, close_fds=True, cwd=params["state_dir"], env=DAEMON_ENV,
+        )
+    # ip netns exec execs the command: the child's PID is the daemon's PID and group id.
+    record = {"pid": proc.pid, "start_time": None, "netns": params["netns"],
+              "command": params["command"], "fingerprint": fingerprint}
+    deadline = time.monotonic() + params["timeout"]
+    while record["start_time"] is None and time.monotonic() < deadline:
+        record["start_time"] = start_time(proc.pid)
+    tmp = pidfile + ".tmp"
+    with open(tmp, "w") as handle:
+        json.dump(record, handle)
+    os.replace(tmp, pidfile)
+    while True:
+        if proc.poll() is not None:
+            os.unlink(pidfile)
+            module.fail_json(msg=f"{params['name']} exited with status {proc.returncode} at start",
+                             log=logfile, log_tail=log_tail(logfile))
+        if params["listen_port"] is None or listening(proc.pid, params["listen_port"]):
+            return record
+        if time.monotonic() > deadline:
+            stop(record, 2)
+            os.unlink(pidfile)
+            module.fail_json(msg=f"{params['name']} did not listen on TCP port {params['listen_port']} "
+                                 f"within {params['timeout']} s", log=logfile, log_tail=log_tail(logfile))
+        time.sleep(0.05)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            state=dict(type="str", choices=["started", "stopped", "restarted"], default="started"),
+            netns=dict(type="str"),
+            command=dict(type="list", elements="str"),
+            state_dir=dict(type="path", required=True),
+            fingerprint=dict(type="str", default=""),
+            listen_port=dict(type="int"),
+            timeout=dict(type="float", default=10),
+        ),
+        required_if=[("state", "started", ("netns", "command")), ("state", "restarted", ("netns", "command"))],
+        supports_check_mode=True,
+    )
+    params = module.params
+    if "/" in params["name"]:
+        module.fail_json(msg=f"name {params['name']!r} must not contain '/'")
+    pidfile = os.path.join(params["state_dir"], params["name"] + ".pid")
+    logfile = os.path.join(params["state_dir"], params["name"] + ".log")
+    record = read_pidfile(pidfile)
+    alive = running(record)
+    result = dict(changed=False, pid=record["pid"] if alive else None, pidfile=pidfile, log=logfile)
+
+    if params["state"] == "stopped":
+        if alive or record is not None or os.path.exists(pidfile):
+            result.update(changed=alive or os.path.exists(pidfile), pid=None)
+            if not module.check_mode:
+                if alive:
+                    stop(record, params["timeout"])
+                if os.path.exists(pidfile):
+                    os.unlink(pidfile)
+        module.exit_json(**result)
+
+    if params["netns"] and not os.path.exists(os.path.join("/run/netns", params["netns"])):
+        if module.check_mode:
+            module.exit_json(**dict(result, changed=True))
+        module.fail_json(msg=f"network namespace {params['netns']!r} does not exist")
+    fingerprint = hashlib.sha256(json.dumps(
+        [params["netns"], params["command"], params["fingerprint"]]).encode()).hexdigest()
+    if alive and record.get("fingerprint") == fingerprint and params["state"] == "started":
+        module.exit_json(**result)
+    result["changed"] = True
+    if module.check_mode:
+        module.exit_json(**result)
+    os.makedirs(params["state_dir"], mode=0o750, exist_ok=True)
+    if alive:
+        stop(record, params["timeout"])
+    record = start(module, params, pidfile, logfile, fingerprint)
+    result["pid"] = record["pid"]
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

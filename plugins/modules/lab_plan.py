@@ -1,0 +1,304 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+
+# Copyright: mirrorlab developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: lab_plan
+short_description: Compute the local lab's names, addresses and mirror sources
+version_added: 0.1.0
+description:
+  - Derives every name and address of the local lab from the deployment name and the lab VPC
+    CIDR, and maps the experiment's mirror sources onto the lab's interfaces.
+  - Pure computation; changes nothing, so it always reports C(changed=false) and supports
+    check mode. The lab's playbooks and its teardown use the same plan, so a teardown finds
+    exactly what a deploy created.
+  - "Names: namespaces and the capture machine are C(ml-<deployment>-<node>); interfaces are
+    C(ml<id><suffix>) where C(<id>) is the first 5 hex digits of the SHA-1 of the deployment
+    name, so every interface name stays within the kernel's 15 characters."
+  - "Addresses: in the lab VPC the router (gateway) is the first host address, the ALB the
+    10th, the backend the 11th, the capture target the 12th; the client and the router's
+    internet side are the 10th and 1st host of O(internet_cidr)."
+  - "Sources: V(sample_service) and V(load_balancer) map to the ALB's interface (the lab has
+    one ALB, whatever its name); V(ecs_service) maps to the backend's interface (the lab's
+    stand-in for the Fargate task); V(network_interface) with O(sources[].id) V(alb) or
+    V(backend), or the lab interface name itself, maps to that interface. V(instance) and any
+    other id fail: the lab has no such source. Several sources on one interface give one session."
+author:
+  - mirrorlab developers
+options:
+  deployment:
+    description: The deployment name (C(experiment.deployment)).
+    type: str
+    required: true
+  vpc_cidr:
+    description: The lab VPC's IPv4 CIDR (C(experiment.network.vpc_cidr)), /16 to /28.
+    type: str
+    default: 10.0.0.0/16
+  internet_cidr:
+    description:
+      - The client's "internet" side, an IPv4 /24 to /30 outside O(vpc_cidr). The default is a
+        documentation range (RFC 5737) that never leaves this host.
+    type: str
+    default: 198.51.100.0/24
+  sources:
+    description: The experiment's sources (C(experiment.sources)).
+    type: list
+    elements: dict
+    default: [{type: sample_service}]
+  state_root:
+    description: Directory under which the deployment's state directory C(ml-<deployment>) lives.
+    type: path
+    default: /run
+seealso:
+  - module: mirrorlab.vpc.lab_netns
+  - module: mirrorlab.vpc.lab_daemon
+"""
+
+EXAMPLES = r"""
+- name: Plan the lab of the experiment
+  mirrorlab.vpc.lab_plan:
+    deployment: "{{ experiment.deployment }}"
+    vpc_cidr: "{{ experiment.network.vpc_cidr }}"
+    sources: "{{ experiment.sources }}"
+  register: lab_plan
+
+- name: Show the ALB's address
+  ansible.builtin.debug:
+    msg: "{{ lab_plan.lab.nodes.alb.address }}"
+"""
+
+RETURN = r"""
+lab:
+  description: The lab plan.
+  returned: always
+  type: dict
+  contains:
+    deployment:
+      description: The deployment name.
+      type: str
+      sample: mirrorlab
+    id:
+      description: The short id used in interface names.
+      type: str
+      sample: 9a3f1
+    prefix:
+      description: The prefix of every interface name (C(ml<id>)).
+      type: str
+      sample: ml9a3f1
+    state_dir:
+      description: The deployment's state directory (configuration, pid files, logs).
+      type: str
+      sample: /run/ml-mirrorlab
+    machine:
+      description: The capture machine's name.
+      type: str
+      sample: ml-mirrorlab-target
+    vpc_cidr:
+      description: The lab VPC CIDR.
+      type: str
+      sample: 10.0.0.0/16
+    internet_cidr:
+      description: The internet side's CIDR.
+      type: str
+      sample: 198.51.100.0/24
+    namespaces:
+      description: Every network namespace of the lab, by node.
+      type: dict
+      sample: {router: ml-mirrorlab-router, client: ml-mirrorlab-client}
+    nodes:
+      description:
+        - Per node (router, client, alb, backend, target) its namespace, interface, address,
+          prefix length and gateway. The router also has C(bridge), C(bridge_address) and
+          C(inet_interface), C(inet_address).
+      type: dict
+    unused_sessions:
+      description: The session slots of the lab's other source interfaces (to remove on a re-run).
+      type: list
+      elements: dict
+    topology:
+      description:
+        - The lab network as the options C(namespaces), C(bridges) and C(veths) of
+          M(mirrorlab.vpc.lab_netns) (IPv6 off in every namespace, forwarding on in the router).
+      type: dict
+    sessions:
+      description: One mirror session per distinct source interface.
+      type: list
+      elements: dict
+      sample:
+        - {node: alb, netns: ml-mirrorlab-alb, interface: ml9a3f1alb, vxlan: ml9a3f1mxalb,
+           table: ml_mirrorlab_alb, sources: [{type: sample_service}]}
+"""
+
+import hashlib
+import ipaddress
+
+from ansible.module_utils.basic import AnsibleModule
+
+NODE_SUFFIX = {"client": "cli", "alb": "alb", "backend": "be", "target": "tgt"}
+VPC_HOST = {"router": 1, "alb": 10, "backend": 11, "target": 12}
+SOURCE_NODES = ("alb", "backend")
+
+
+class PlanError(ValueError):
+    pass
+
+
+def short_id(deployment):
+    return hashlib.sha1(deployment.encode()).hexdigest()[:5]
+
+
+def _network(value, name, min_prefix, max_prefix):
+    try:
+        net = ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise PlanError(f"{name}: {value!r} is not an IPv4 network in CIDR form ({exc})") from None
+    if net.version != 4 or not min_prefix <= net.prefixlen <= max_prefix:
+        raise PlanError(f"{name}: {value!r} must be an IPv4 CIDR from /{min_prefix} to /{max_prefix}")
+    return net
+
+
+def _host(net, index):
+    return str(net.network_address + index)
+
+
+def source_node(source, prefix):
+    """Map one experiment source onto a lab node (alb or backend)."""
+    kind = source.get("type")
+    if kind in ("sample_service", "load_balancer"):
+        return "alb"
+    if kind == "ecs_service":
+        return "backend"
+    if kind == "network_interface":
+        ident = str(source.get("id", ""))
+        for node in SOURCE_NODES:
+            if ident in (node, prefix + NODE_SUFFIX[node]):
+                return node
+        raise PlanError(
+            f"mirrorlab_sources: network_interface id {ident!r} is not a lab interface; in the lab use "
+            f"'alb' ({prefix}alb) or 'backend' ({prefix}be)"
+        )
+    raise PlanError(
+        f"mirrorlab_sources: source type {kind!r} has no counterpart in the lab; the lab mirrors "
+        "sample_service/load_balancer (the ALB), ecs_service (the backend) and network_interface "
+        "with id alb or backend"
+    )
+
+
+def topology(nodes):
+    """The lab network as mirrorlab.vpc.lab_netns options (namespaces, bridges, veths)."""
+    no_ipv6 = {"net.ipv6.conf.all.disable_ipv6": 1, "net.ipv6.conf.default.disable_ipv6": 1}
+    router = nodes["router"]
+    namespaces = [{"name": router["netns"], "sysctls": dict(no_ipv6, **{"net.ipv4.ip_forward": 1}), "routes": []}]
+    veths = []
+    for node in ("client", "alb", "backend", "target"):
+        info = nodes[node]
+        namespaces.append({"name": info["netns"], "sysctls": dict(no_ipv6),
+                           "routes": [{"dest": "default", "via": info["gateway"]}]})
+        veth = {"name": info["interface"], "netns": info["netns"],
+                "addresses": [f"{info['address']}/{info['prefixlen']}"], "peer_netns": router["netns"]}
+        if node == "client":
+            veth.update(peer=router["inet_interface"], peer_master=None,
+                        peer_addresses=[f"{router['inet_address']}/{info['prefixlen']}"])
+        else:
+            veth.update(peer=info["peer"], peer_master=router["bridge"], peer_addresses=[])
+        veths.append(veth)
+    bridges = [{"name": router["bridge"], "netns": router["netns"],
+                "addresses": [f"{router['bridge_address']}/{router['prefixlen']}"]}]
+    return {"namespaces": namespaces, "bridges": bridges, "veths": veths}
+
+
+def plan(deployment, vpc_cidr="10.0.0.0/16", internet_cidr="198.51.100.0/24", sources=None, state_root="/run"):
+    if not deployment:
+        raise PlanError("deployment: must not be empty")
+    vpc = _network(vpc_cidr, "vpc_cidr", 16, 28)
+    inet = _network(internet_cidr, "internet_cidr", 24, 28)
+    if vpc.overlaps(inet):
+        raise PlanError(f"internet_cidr: {internet_cidr} overlaps the lab VPC {vpc_cidr}")
+    ident = short_id(deployment)
+    prefix = "ml" + ident
+    ns = {node: f"ml-{deployment}-{node}" for node in ("router", "client", "alb", "backend", "target")}
+    nodes = {
+        "router": {
+            "netns": ns["router"],
+            "bridge": prefix + "vpc",
+            "bridge_address": _host(vpc, VPC_HOST["router"]),
+            "inet_interface": prefix + "inet",
+            "inet_address": _host(inet, 1),
+            "address": _host(vpc, VPC_HOST["router"]),
+            "prefixlen": vpc.prefixlen,
+        },
+        "client": {
+            "netns": ns["client"],
+            "interface": prefix + NODE_SUFFIX["client"],
+            "address": _host(inet, 10),
+            "prefixlen": inet.prefixlen,
+            "gateway": _host(inet, 1),
+        },
+    }
+    for node in ("alb", "backend", "target"):
+        nodes[node] = {
+            "netns": ns[node],
+            "interface": prefix + NODE_SUFFIX[node],
+            "peer": prefix + NODE_SUFFIX[node] + "p",
+            "address": _host(vpc, VPC_HOST[node]),
+            "prefixlen": vpc.prefixlen,
+            "gateway": _host(vpc, VPC_HOST["router"]),
+        }
+    slots = {
+        node: {
+            "node": node,
+            "netns": ns[node],
+            "interface": nodes[node]["interface"],
+            "address": nodes[node]["address"],
+            "vxlan": prefix + "mx" + NODE_SUFFIX[node],
+            "table": f"ml_{deployment.replace('-', '_')}_{node}",
+        }
+        for node in SOURCE_NODES
+    }
+    sessions = {}
+    for source in sources if sources is not None else [{"type": "sample_service"}]:
+        if not isinstance(source, dict):
+            raise PlanError(f"mirrorlab_sources: each source must be a mapping, got {source!r}")
+        node = source_node(source, prefix)
+        sessions.setdefault(node, dict(slots[node], sources=[]))["sources"].append(source)
+    return {
+        "deployment": deployment,
+        "id": ident,
+        "prefix": prefix,
+        "state_dir": f"{state_root.rstrip('/')}/ml-{deployment}",
+        "machine": ns["target"],
+        "vpc_cidr": str(vpc),
+        "internet_cidr": str(inet),
+        "namespaces": ns,
+        "nodes": nodes,
+        "topology": topology(nodes),
+        "sessions": [sessions[n] for n in SOURCE_NODES if n in sessions],
+        "unused_sessions": [slots[n] for n in SOURCE_NODES if n not in sessions],
+    }
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            deployment=dict(type="str", required=True),
+            vpc_cidr=dict(type="str", default="10.0.0.0/16"),
+            internet_cidr=dict(type="str", default="198.51.100.0/24"),
+            sources=dict(type="list", elements="dict", default=[{"type": "sample_service"}]),
+            state_root=dict(type="path", default="/run"),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        result = plan(**module.params)
+    except PlanError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=False, lab=result)
+
+
+if __name__ == "__main__":
+    main()
