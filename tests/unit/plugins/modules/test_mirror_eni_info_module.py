@@ -1,0 +1,86 @@
+"""mirror_eni_info as a module (AnsibleAWSModule, argument spec, check mode, failures),
+run in-process against moto (`mock_aws`)."""
+
+import json
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.mirrorlab.vpc.plugins.modules import mirror_eni_info
+
+
+def run_module(capsys, **args):
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as info:
+            mirror_eni_info.main()
+    result = json.loads(capsys.readouterr().out)
+    result["rc"] = info.value.code
+    return result
+
+
+def test_resolves_and_changes_nothing(world, capsys):
+    _, enis = world.load_balancer("web")
+    instance_id, instance_enis = world.instance("m6i.large")
+    result = run_module(capsys, load_balancers=["web"], instances=[instance_id], region="us-east-1")
+    assert result["rc"] == 0 and result["changed"] is False
+    entries = {e["id"]: e for e in result["network_interfaces"]}
+    assert sorted(entries) == sorted(enis + instance_enis)
+    assert all(entries[e]["mirror_source"] for e in enis)
+    assert entries[instance_enis[0]]["mirror_source"] is False
+    assert "m6i" in entries[instance_enis[0]]["reason"]
+
+
+def test_check_mode_gives_the_same_answer(world, capsys):
+    _, enis = world.load_balancer("web")
+    normal = run_module(capsys, load_balancers=["web"])
+    checked = run_module(capsys, load_balancers=["web"], _ansible_check_mode=True)
+    assert checked["rc"] == 0 and checked["changed"] is False
+    assert checked["network_interfaces"] == normal["network_interfaces"]
+    assert sorted(e["id"] for e in checked["network_interfaces"]) == sorted(enis)
+
+
+def test_failure_names_the_input(world, capsys):
+    result = run_module(capsys, load_balancers=["missing"])
+    assert result["rc"] == 1 and result["failed"] is True
+    assert result["msg"] == (
+        "load_balancers[0] 'missing' resolved to no ENI: no such load balancer (set allow_empty=true to accept this)"
+    )
+
+
+def test_allow_empty_returns_a_warning(world, capsys):
+    result = run_module(capsys, ecs_services=[{"cluster": "lab", "service": "gone"}], allow_empty=True)
+    assert result["rc"] == 0 and result["network_interfaces"] == []
+    # ansible-core 2.19 sends warnings as WarningSummary events; older cores as strings.
+    warnings = [w["event"]["msg"] if isinstance(w, dict) else w for w in result["warnings"]]
+    assert warnings == ["ecs_services[0] lab/gone resolved to no ENI: no such cluster"]
+
+
+def test_no_input_fails(world, capsys):
+    result = run_module(capsys, target="eni-0123456789abcdef0")
+    assert result["failed"] is True
+    assert result["msg"].startswith("give at least one of load_balancers, instances")
+
+
+def test_argument_spec_is_enforced(world, capsys):
+    result = run_module(capsys, ecs_services=[{"cluster": "lab"}])
+    assert result["failed"] is True and "service" in result["msg"]
+    result = run_module(capsys, instances=["i-0123456789abcdef0"], instance_interfaces="secondary")
+    assert result["failed"] is True and "instance_interfaces" in result["msg"]
+
+
+def test_aws_errors_are_reported_with_the_aws_error(world, capsys, monkeypatch):
+    """An AWS failure other than 'not found' goes through fail_json_aws."""
+    import botocore.exceptions
+
+    from ansible_collections.mirrorlab.vpc.plugins.module_utils import mirror_eni
+
+    def broken(*args, **kwargs):
+        raise botocore.exceptions.ClientError(
+            {"Error": {"Code": "AuthFailure", "Message": "bad credentials"}}, "DescribeNetworkInterfaces"
+        )
+
+    monkeypatch.setattr(mirror_eni.EniResolver, "describe_enis", broken)
+    result = run_module(capsys, network_interfaces=["eni-0123456789abcdef0"])
+    assert result["failed"] is True
+    assert result["msg"].startswith("Failed to resolve the traffic mirroring sources")
+    assert result["error"]["code"] == "AuthFailure"
