@@ -1,0 +1,358 @@
+"""cfn-lint on the stacks role's CloudFormation templates, and what the templates must say.
+
+The two static templates are linted as they are and with the parameter values that switch
+their conditional parts on (HTTPS listener, given network, scale-out, spot). The mirroring
+template is rendered the way the role renders it (the ansible.builtin.template lookup, with
+its trim_blocks default) for representative experiment models, normalized by the project's
+own experiment model code, and each rendering is linted. Zero errors and zero warnings.
+"""
+
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import jinja2
+import pytest
+from cfnlint.decode import cfn_yaml
+
+from conftest import ROOT
+
+FILES = ROOT / "roles" / "stacks" / "files"
+TEMPLATES = ROOT / "roles" / "stacks" / "templates"
+MIRRORING = TEMPLATES / "mirroring.yml.j2"
+CFN_LINT = Path(sys.executable).parent / "cfn-lint"
+
+VPC_CIDR = "10.0.0.0/16"
+ENI_TARGET = {"type": "network-interface", "id": "eni-0aaaabbbbccccdddd"}
+NLB_TARGET = {
+    "type": "network-load-balancer",
+    "id": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/net/mirrorlab-capture/0123456789abcdef",
+}
+ONE_ENI = ["eni-0123456789abcdef0"]
+THREE_ENIS = ["eni-0123456789abcdef0", "eni-0fedcba9876543210", "eni-11112222"]
+
+USER_RULES = [
+    {"direction": "ingress", "number": 10, "action": "reject", "protocol": "icmp",
+     "source_cidr": "0.0.0.0/0", "destination_cidr": "0.0.0.0/0", "description": "no pings <&>"},
+    {"direction": "ingress", "number": 20, "action": "reject", "protocol": "tcp",
+     "source_cidr": VPC_CIDR, "destination_cidr": "0.0.0.0/0", "destination_ports": "22"},
+    {"direction": "ingress", "number": 30, "action": "accept", "protocol": "tcp",
+     "source_cidr": "0.0.0.0/0", "destination_cidr": "0.0.0.0/0",
+     "source_ports": "1024-65535", "destination_ports": "80-443"},
+    {"direction": "ingress", "number": 40, "action": "accept", "protocol": "all",
+     "source_cidr": "0.0.0.0/0", "destination_cidr": "0.0.0.0/0"},
+    {"direction": "egress", "number": 10, "action": "accept", "protocol": "udp",
+     "source_cidr": "0.0.0.0/0", "destination_cidr": VPC_CIDR, "source_ports": "53"},
+    {"direction": "egress", "number": 20, "action": "accept", "protocol": 47,
+     "source_cidr": "0.0.0.0/0", "destination_cidr": "0.0.0.0/0"},
+]
+
+
+def experiment_rules(filter_value):
+    """The normalized rule list of experiment.filter, by the project's model code."""
+    from ansible_collections.mirrorlab.vpc.plugins.module_utils.experiment import build_experiment
+
+    experiment, errors = build_experiment(
+        {"backend": "aws", "network": {"vpc_cidr": VPC_CIDR}, "filter": filter_value}
+    )
+    assert not errors, errors
+    return experiment["filter"]["rules"]
+
+
+# name: (filter, source ENIs, target, cfn-lint parameters)
+MIRRORING_CASES = {
+    "all_tcp-1eni-eni": ({"preset": "all_tcp"}, ONE_ENI, ENI_TARGET, {}),
+    "alb_client-3eni-eni": ({"preset": "alb_client"}, THREE_ENIS, ENI_TARGET, {}),
+    "alb_target-3eni-nlb": ({"preset": "alb_target"}, THREE_ENIS, NLB_TARGET, {}),
+    "user-3eni-eni-packetlength": ({"rules": USER_RULES}, THREE_ENIS, ENI_TARGET,
+                                   {"PacketLength": "128", "Vni": "42", "SessionNumber": "2"}),
+    "user-1eni-nlb": ({"rules": USER_RULES}, ONE_ENI, NLB_TARGET, {}),
+    "all_tcp-0eni-eni": ({"preset": "all_tcp"}, [], ENI_TARGET, {}),
+    "norules-1eni-eni": (None, ONE_ENI, ENI_TARGET, {}),
+}
+
+# cfn-lint evaluates every scenario of a template's Conditions (given or imported network,
+# HTTPS or not, 1 to 10 instances, spot, public or private subnets), so the static templates
+# need no parameters to be linted in full; the HTTPS case is also linted with a certificate.
+# (cfn-lint 1.58 cannot take CommaDelimitedList values on its command line.)
+STATIC_CASES = {
+    "sample-service": ("sample-service.yml", {}),
+    "sample-service-https": ("sample-service.yml", {
+        "CertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012",
+    }),
+    "target-instance": ("target-instance.yml", {}),
+}
+
+
+def render_with_ansible(variables):
+    """Render mirroring.yml.j2 through ansible.builtin.template, as the role does."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.plugins.loader import init_plugin_loader, lookup_loader
+    from ansible.template import Templar
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="AnsibleCollectionFinder has already been configured")
+        init_plugin_loader()
+    loader = DataLoader()
+    lookup = lookup_loader.get("ansible.builtin.template", loader=loader, templar=Templar(loader=loader))
+    return str(lookup.run([str(MIRRORING)], variables=dict(variables))[0])
+
+
+def render_with_jinja2(variables):
+    """Plain Jinja2 without trim_blocks: the template must mean the same thing."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined
+    )
+    return env.get_template(MIRRORING.name).render(**variables)
+
+
+def mirroring_vars(case):
+    filter_value, enis, target, _ = MIRRORING_CASES[case]
+    return {
+        "mirroring_rules": experiment_rules(filter_value) if filter_value else [],
+        "mirroring_source_enis": enis,
+        "mirroring_target": target,
+    }
+
+
+def start_cfn_lint(paths, parameters):
+    cmd = [str(CFN_LINT), "--format", "json"]
+    if parameters:
+        cmd += ["--parameters", *[f"{k}={v}" for k, v in parameters.items()]]
+    return subprocess.Popen(cmd + ["--", *map(str, paths)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def cfn_lint_result(proc):
+    stdout, stderr = proc.communicate(timeout=600)
+    assert stdout.strip().startswith("["), stdout + stderr
+    return json.loads(stdout)
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    out = tmp_path_factory.mktemp("stacks-mirroring")
+    paths = {}
+    for case in MIRRORING_CASES:
+        paths[case] = out / f"mirroring-{case}.yml"
+        paths[case].write_text(render_with_ansible(mirroring_vars(case)))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def lint_findings(rendered):
+    """cfn-lint findings per case: one cfn-lint run per template group, all runs in parallel."""
+    runs = []  # (process, [(kind, case, path)])
+    groups = {}
+    for case, (_, _, _, params) in MIRRORING_CASES.items():
+        groups.setdefault(json.dumps(params, sort_keys=True), []).append(("mirroring", case, rendered[case]))
+    for members in groups.values():
+        runs.append((start_cfn_lint([m[2] for m in members], MIRRORING_CASES[members[0][1]][3]), members))
+    for case, (name, params) in STATIC_CASES.items():
+        runs.append((start_cfn_lint([FILES / name], params), [("static", case, FILES / name)]))
+    findings = {}
+    for proc, members in runs:
+        by_path = {}
+        for finding in cfn_lint_result(proc):
+            by_path.setdefault(finding["Filename"], []).append(finding)
+        for kind, case, path in members:
+            findings[(kind, case)] = by_path.get(str(path), [])
+    return findings
+
+
+def _summary(findings):
+    return "\n".join(
+        f"{f['Rule']['Id']} {f['Message']} (line {f['Location']['Start']['LineNumber']})" for f in findings
+    )
+
+
+@pytest.mark.parametrize("case", sorted(STATIC_CASES))
+def test_static_templates_lint_clean(lint_findings, case):
+    findings = lint_findings[("static", case)]
+    assert findings == [], _summary(findings)
+
+
+@pytest.mark.parametrize("case", sorted(MIRRORING_CASES))
+def test_rendered_mirroring_lint_clean(lint_findings, case):
+    findings = lint_findings[("mirroring", case)]
+    assert findings == [], _summary(findings)
+
+
+def load(path_or_text):
+    text = path_or_text.read_text() if isinstance(path_or_text, Path) else path_or_text
+    return cfn_yaml.loads(text)
+
+
+def of_type(template, resource_type):
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == resource_type}
+
+
+def assert_tagged(template, exempt=()):
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] in exempt:
+            continue
+        tags = resource["Properties"].get("Tags")
+        if tags is None:  # launch templates tag through TagSpecifications
+            tags = [t for spec in resource["Properties"].get("TagSpecifications", []) for t in spec["Tags"]]
+        keys = {t["Key"]: t["Value"] for t in tags}
+        assert keys.get("mirrorlab:deployment") == {"Ref": "Deployment"}, logical_id
+        assert "Name" in keys, logical_id
+
+
+@pytest.mark.parametrize("case", sorted(MIRRORING_CASES))
+def test_rendered_mirroring_structure(rendered, case):
+    variables = mirroring_vars(case)
+    template = load(rendered[case])
+    rules = variables["mirroring_rules"]
+    enis = variables["mirroring_source_enis"]
+
+    # plain Jinja2 (no trim_blocks) renders the same template
+    assert load(render_with_jinja2(variables)) == template
+
+    assert template["Parameters"]["Vni"]["Default"] == 12345
+    assert template["Parameters"]["Vni"]["MaxValue"] == 16777215
+    assert template["Parameters"]["SessionNumber"]["Default"] == 1
+
+    (target,) = of_type(template, "AWS::EC2::TrafficMirrorTarget").values()
+    if variables["mirroring_target"]["type"] == "network-load-balancer":
+        assert target["Properties"]["NetworkLoadBalancerArn"] == NLB_TARGET["id"]
+        assert "NetworkInterfaceId" not in target["Properties"]
+    else:
+        assert target["Properties"]["NetworkInterfaceId"] == ENI_TARGET["id"]
+        assert "NetworkLoadBalancerArn" not in target["Properties"]
+    assert len(of_type(template, "AWS::EC2::TrafficMirrorFilter")) == 1
+
+    rendered_rules = of_type(template, "AWS::EC2::TrafficMirrorFilterRule")
+    assert len(rendered_rules) == len(rules)
+    for rule in rules:
+        props = rendered_rules[f"Rule{rule['direction'].capitalize()}{rule['number']}"]["Properties"]
+        assert props["TrafficMirrorFilterId"] == {"Ref": "Filter"}
+        assert props["TrafficDirection"] == rule["direction"]
+        assert props["RuleNumber"] == rule["number"]
+        assert props["RuleAction"] == rule["action"]
+        assert props.get("Protocol") == (None if rule["protocol"] == -1 else rule["protocol"])
+        assert props["SourceCidrBlock"] == rule["source_cidr"]
+        assert props["DestinationCidrBlock"] == rule["destination_cidr"]
+        for key, model_key in (("SourcePortRange", "source_ports"), ("DestinationPortRange", "destination_ports")):
+            ports = rule[model_key]
+            expected = {"FromPort": ports["from"], "ToPort": ports["to"]} if ports else None
+            assert props.get(key) == expected
+            if ports:
+                assert rule["protocol"] in (6, 17)
+        assert props.get("Description", "") == rule["description"]
+
+    sessions = of_type(template, "AWS::EC2::TrafficMirrorSession")
+    assert sorted(s["Properties"]["NetworkInterfaceId"] for s in sessions.values()) == sorted(enis)
+    for session in sessions.values():
+        props = session["Properties"]
+        assert props["TrafficMirrorTargetId"] == {"Ref": "Target"}
+        assert props["TrafficMirrorFilterId"] == {"Ref": "Filter"}
+        assert props["VirtualNetworkId"] == {"Ref": "Vni"}
+        assert props["SessionNumber"] == {"Ref": "SessionNumber"}
+        assert props["PacketLength"] == {"Fn::If": ["HasPacketLength", {"Ref": "PacketLength"}, {"Ref": "AWS::NoValue"}]}
+
+    outputs = template["Outputs"]
+    assert outputs["Vni"]["Value"] == {"Ref": "Vni"}
+    assert outputs["RuleCount"]["Value"] == str(len(rules))
+    assert outputs["SessionCount"]["Value"] == str(len(enis))
+    if enis:
+        assert outputs["SourceEnis"]["Value"] == ",".join(enis)
+        pairs = outputs["SessionMap"]["Value"]["Fn::Join"][1]
+        assert [p["Fn::Sub"].split("=")[0] for p in pairs] == enis
+    assert_tagged(template, exempt=())
+
+
+def test_session_logical_ids_do_not_depend_on_list_position():
+    """Reconciling adds and removes sessions; the others must keep their logical ids."""
+    base = {"mirroring_rules": experiment_rules({"preset": "all_tcp"}), "mirroring_target": ENI_TARGET}
+    before = of_type(load(render_with_jinja2({**base, "mirroring_source_enis": THREE_ENIS})), "AWS::EC2::TrafficMirrorSession")
+    after = of_type(load(render_with_jinja2({**base, "mirroring_source_enis": THREE_ENIS[2:0:-1]})), "AWS::EC2::TrafficMirrorSession")
+    assert set(after) < set(before)
+    for logical_id, session in after.items():
+        assert before[logical_id] == session
+
+
+# ---- the static templates: the properties the design requires ---------------------------------
+
+def test_target_instance_security_and_access():
+    template = load(FILES / "target-instance.yml")
+    resources = template["Resources"]
+    assert_tagged(template, exempt=("AWS::S3::BucketPolicy", "AWS::IAM::InstanceProfile",
+                                    "AWS::ElasticLoadBalancingV2::Listener"))
+    assert "KeyName" not in json.dumps(template)
+
+    (sg,) = of_type(template, "AWS::EC2::SecurityGroup").values()
+    (ingress,) = sg["Properties"]["SecurityGroupIngress"]
+    assert (ingress["IpProtocol"], ingress["FromPort"], ingress["ToPort"]) == ("udp", 4789, 4789)
+    assert ingress["CidrIp"]["Fn::If"][1] == {"Fn::ImportValue": {"Fn::Sub": "${ImportPrefix}-VpcCidr"}}
+    assert ingress["CidrIp"]["Fn::If"][2] == {"Ref": "VpcCidr"}
+
+    data = resources["CaptureLaunchTemplate"]["Properties"]["LaunchTemplateData"]
+    assert data["MetadataOptions"]["HttpTokens"] == "required"
+    assert template["Parameters"]["LatestAmiId"]["Default"] == (
+        "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+    )
+    instances = of_type(template, "AWS::EC2::Instance")
+    assert len(instances) == 10
+    for instance in instances.values():
+        props = instance["Properties"]
+        assert props["LaunchTemplate"]["LaunchTemplateId"] == {"Ref": "CaptureLaunchTemplate"}
+        (bdm,) = props["BlockDeviceMappings"]
+        assert bdm["Ebs"]["Encrypted"] is True
+        assert props["ImageId"] == {"Ref": "LatestAmiId"}
+    # Has<N> is "TargetCount >= N": instance N exists exactly for counts N..10
+    conditions = template["Conditions"]
+
+    def holds(name, count):
+        expr = conditions[name]
+        if "Fn::Equals" in expr:
+            return expr["Fn::Equals"][1] == str(count)
+        eq, nxt = expr["Fn::Or"]
+        return eq["Fn::Equals"][1] == str(count) or holds(nxt["Condition"], count)
+
+    for n in range(2, 11):
+        assert instances[f"CaptureInstance{n}"]["Condition"] == f"Has{n}"
+        assert [c for c in range(1, 11) if holds(f"Has{n}", c)] == list(range(n, 11))
+
+    bucket = resources["CaptureBucket"]["Properties"]
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert all(bucket["PublicAccessBlockConfiguration"][k] is True for k in
+               ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"))
+    rules = bucket["LifecycleConfiguration"]["Rules"]
+    transfer = next(r for r in rules if isinstance(r, dict) and r.get("Id") == "expire-ssm-transfers")
+    assert transfer["Prefix"] == "i-"  # amazon.aws.aws_ssm puts transfers under <instance id>/
+    (statement,) = resources["CaptureBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+    role = resources["CaptureInstanceRole"]["Properties"]
+    assert role["ManagedPolicyArns"] == [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"}]
+    (policy,) = role["Policies"]
+    for stmt in policy["PolicyDocument"]["Statement"]:
+        assert "*" not in json.dumps(stmt["Action"])
+        assert stmt["Resource"] in (
+            {"Fn::Sub": "${CaptureBucket.Arn}/${ArchivePrefix}*"}, {"Fn::GetAtt": ["CaptureBucket", "Arn"]},
+        )
+
+    nlb = resources["CaptureNlb"]
+    assert nlb["Condition"] == "ScaleOut" and nlb["Properties"]["Scheme"] == "internal"
+    assert {"Key": "load_balancing.cross_zone.enabled", "Value": "true"} in nlb["Properties"]["LoadBalancerAttributes"]
+    listener = resources["CaptureListener"]["Properties"]
+    assert (listener["Protocol"], listener["Port"]) == ("UDP", 4789)
+
+
+def test_sample_service_exposure():
+    template = load(FILES / "sample-service.yml")
+    resources = template["Resources"]
+    assert_tagged(template, exempt=("AWS::EC2::SecurityGroupIngress",))
+    alb_sg = resources["AlbSecurityGroup"]["Properties"]
+    assert sorted(r["FromPort"] for r in alb_sg["SecurityGroupIngress"]) == [80, 443]
+    assert all(r["CidrIp"] == "0.0.0.0/0" for r in alb_sg["SecurityGroupIngress"])
+    assert "SecurityGroupIngress" not in resources["TaskSecurityGroup"]["Properties"]
+    task_in = resources["TaskIngressFromAlb"]["Properties"]
+    assert task_in["SourceSecurityGroupId"] == {"Fn::GetAtt": ["AlbSecurityGroup", "GroupId"]}
+    assert resources["HttpsListener"]["Condition"] == "HasCertificate"
+    assert resources["LoadBalancer"]["Properties"]["Scheme"] == "internet-facing"
+    assert resources["TargetGroup"]["Properties"]["TargetType"] == "ip"
+    assert resources["LogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert template["Outputs"]["HttpsUrl"]["Condition"] == "HasCertificate"
