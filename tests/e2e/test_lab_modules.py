@@ -1,0 +1,189 @@
+"""The lab's own modules: lab_plan (pure), lab_netns and lab_daemon (root, namespaces)."""
+
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from labtools import leftovers, module, netns_names
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+
+
+# ---- lab_plan ------------------------------------------------------------------------------
+
+def test_plan_names_and_addresses():
+    lab = module("lab_plan", {"deployment": "mirrorlab"})["lab"]
+    assert lab["namespaces"] == {n: f"ml-mirrorlab-{n}" for n in ("router", "client", "alb", "backend", "target")}
+    nodes = lab["nodes"]
+    assert nodes["router"]["bridge_address"] == "10.0.0.1"
+    assert (nodes["alb"]["address"], nodes["backend"]["address"], nodes["target"]["address"]) == (
+        "10.0.0.10", "10.0.0.11", "10.0.0.12")
+    assert nodes["client"]["address"] == "198.51.100.10" and nodes["client"]["gateway"] == "198.51.100.1"
+    names = [nodes["router"]["bridge"], nodes["router"]["inet_interface"]]
+    for node in ("client", "alb", "backend", "target"):
+        names.append(nodes[node]["interface"])
+    names += [s["vxlan"] for s in lab["sessions"] + lab["unused_sessions"]]
+    assert all(n.startswith(lab["prefix"]) and n.startswith("ml") and len(n) <= 15 for n in names), names
+    assert len(set(names)) == len(names)
+    assert [s["interface"] for s in lab["sessions"]] == [nodes["alb"]["interface"]]
+    assert lab["state_dir"] == "/run/ml-mirrorlab"
+
+
+def test_plan_small_vpc_and_other_deployment_differ():
+    a = module("lab_plan", {"deployment": "a-very-long-deploy-name", "vpc_cidr": "172.16.5.16/28"})["lab"]
+    b = module("lab_plan", {"deployment": "mirrorlab"})["lab"]
+    assert a["prefix"] != b["prefix"]
+    assert a["nodes"]["target"]["address"] == "172.16.5.28" and a["nodes"]["alb"]["prefixlen"] == 28
+    assert all(len(v["name"]) <= 15 for v in a["topology"]["veths"])
+
+
+@pytest.mark.parametrize("sources, nodes", [
+    ([{"type": "sample_service"}], ["alb"]),
+    ([{"type": "load_balancer", "name": "x"}, {"type": "sample_service"}], ["alb"]),
+    ([{"type": "ecs_service", "cluster": "c", "service": "s"}], ["backend"]),
+    ([{"type": "network_interface", "id": "backend"}, {"type": "network_interface", "id": "alb"}], ["alb", "backend"]),
+])
+def test_plan_maps_sources(sources, nodes):
+    lab = module("lab_plan", {"deployment": "mirrorlab", "sources": sources})["lab"]
+    assert [s["node"] for s in lab["sessions"]] == nodes
+    assert sorted(s["node"] for s in lab["sessions"] + lab["unused_sessions"]) == ["alb", "backend"]
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"sources": [{"type": "instance", "id": "i-123"}]}, "source type 'instance' has no counterpart"),
+    ({"sources": [{"type": "network_interface", "id": "eni-123"}]}, "'eni-123' is not a lab interface"),
+    ({"vpc_cidr": "10.0.0.0/8"}, "vpc_cidr"),
+    ({"vpc_cidr": "198.51.100.0/24"}, "overlaps"),
+])
+def test_plan_rejects(args, message):
+    result = module("lab_plan", dict({"deployment": "mirrorlab"}, **args), expect_failure=True)
+    assert message in result["msg"]
+
+
+def alive(pid, wait=5.0):
+    """Whether pid is still a live process after up to `wait` seconds (a zombie is not)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                state = handle.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return False
+        if state == "Z" or time.monotonic() > deadline:
+            return state != "Z"
+        time.sleep(0.05)
+
+
+def reachable(netns, address):
+    """A TCP connect from netns to address answers (a reset counts: the host is there)."""
+    probe = ("import socket,sys\ntry:\n socket.create_connection((sys.argv[1], 9), 2)\n"
+             "except ConnectionRefusedError:\n pass\n")
+    return subprocess.run(["ip", "netns", "exec", netns, "python3", "-c", probe, address],
+                          capture_output=True).returncode == 0
+
+
+# ---- lab_netns -----------------------------------------------------------------------------
+
+def _topology(tag):
+    a, b = f"ml-{tag}-a", f"ml-{tag}-b"
+    return {
+        "namespaces": [{"name": a, "sysctls": {"net.ipv4.ip_forward": 1}},
+                       {"name": b, "routes": [{"dest": "default", "via": "10.77.0.1"}]}],
+        "bridges": [{"name": f"ml{tag}br", "netns": a, "addresses": ["10.77.0.1/24"]}],
+        "veths": [{"name": f"ml{tag}b", "netns": b, "addresses": ["10.77.0.2/24"],
+                   "peer": f"ml{tag}bp", "peer_netns": a, "peer_master": f"ml{tag}br"}],
+    }
+
+
+@pytest.fixture
+def tag():
+    value = "t" + uuid.uuid4().hex[:5]
+    yield value
+    topo = _topology(value)
+    module("lab_netns", {"state": "absent", "namespaces": topo["namespaces"], "bridges": topo["bridges"],
+                         "veths": topo["veths"]})
+
+
+@pytest.mark.lab
+@needs_root
+def test_netns_converges_idempotently_and_leaves_nothing(tag):
+    topo = _topology(tag)
+    before_root = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
+
+    planned = module("lab_netns", topo, check=True)
+    assert planned["changed"] and not any(n.startswith(f"ml-{tag}") for n in netns_names())
+
+    first = module("lab_netns", topo)
+    assert first["changed"] and any("veth" in c for c in first["commands"])
+    assert reachable(f"ml-{tag}-b", "10.77.0.1")
+    assert subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout == before_root
+
+    again = module("lab_netns", topo)
+    assert not again["changed"], again["commands"]
+
+    # Drift is repaired: a removed address and a downed link come back.
+    subprocess.run(["ip", "-n", f"ml-{tag}-b", "addr", "flush", "dev", f"ml{tag}b"], check=True)
+    subprocess.run(["ip", "-n", f"ml-{tag}-a", "link", "set", f"ml{tag}bp", "nomaster"], check=True)
+    repaired = module("lab_netns", topo)
+    assert repaired["changed"] and module("lab_netns", topo)["changed"] is False
+
+    # A process left in a namespace is ended by the teardown.
+    sleeper = subprocess.Popen(["ip", "netns", "exec", f"ml-{tag}-b", "sleep", "300"], start_new_session=True)
+    time.sleep(0.3)
+    gone = module("lab_netns", dict(topo, state="absent"))
+    assert gone["changed"] and sleeper.pid in gone["killed"][f"ml-{tag}-b"]
+    assert sleeper.wait(timeout=10) is not None
+    assert not any(n.startswith(f"ml-{tag}") for n in netns_names())
+    assert module("lab_netns", dict(topo, state="absent"))["changed"] is False
+    assert leftovers(tag, f"ml{tag}") == {}
+
+
+# ---- lab_daemon ----------------------------------------------------------------------------
+
+@pytest.mark.lab
+@needs_root
+def test_daemon_lifecycle(tag, tmp_path):
+    topo = _topology(tag)
+    module("lab_netns", topo)
+    state_dir = str(tmp_path / "state")
+    base = {"name": "web", "netns": f"ml-{tag}-b", "state_dir": state_dir, "listen_port": 8080,
+            "command": ["python3", "-m", "http.server", "--bind", "10.77.0.2", "8080"]}
+
+    started = module("lab_daemon", base)
+    pid = started["pid"]
+    assert started["changed"] and alive(pid, wait=0)
+    assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
+    assert subprocess.run(["ip", "netns", "exec", f"ml-{tag}-a", "curl", "-sf", "http://10.77.0.2:8080/"],
+                          capture_output=True).returncode == 0
+
+    same = module("lab_daemon", base)
+    assert not same["changed"] and same["pid"] == pid
+
+    restarted = module("lab_daemon", dict(base, fingerprint="config v2"))
+    assert restarted["changed"] and restarted["pid"] != pid and not alive(pid)
+    pid = restarted["pid"]
+
+    # A pid file naming somebody else's process (a reused PID) is never signalled.
+    with open(os.path.join(state_dir, "other.pid"), "w") as handle:
+        json.dump({"pid": os.getpid(), "start_time": 1}, handle)
+    other = module("lab_daemon", {"name": "other", "state_dir": state_dir, "state": "stopped"})
+    assert other["changed"] and not os.path.exists(os.path.join(state_dir, "other.pid"))
+
+    stopped = module("lab_daemon", dict(base, state="stopped"))
+    assert stopped["changed"] and stopped["pid"] is None
+    assert not alive(pid)
+    assert module("lab_daemon", dict(base, state="stopped"))["changed"] is False
+
+
+@pytest.mark.lab
+@needs_root
+def test_daemon_reports_a_failing_start(tag, tmp_path):
+    module("lab_netns", _topology(tag))
+    result = module("lab_daemon", {"name": "bad", "netns": f"ml-{tag}-b", "state_dir": str(tmp_path),
+                                   "command": ["sh", "-c", "echo broken config >&2; exit 3"]},
+                    expect_failure=True)
+    assert "exited with status 3" in result["msg"] and "broken config" in result["log_tail"]
