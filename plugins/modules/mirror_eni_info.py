@@ -32,7 +32,7 @@ description:
     O(allow_empty=true).
   - This module changes nothing and supports check mode.
 author:
-  - mirrorlab developers
+  - mirrorlab developers (@mirrorlab)
 options:
   load_balancers:
     description:
