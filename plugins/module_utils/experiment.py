@@ -201,6 +201,10 @@ def check_network(errors, value):
     return network
 
 
+def _a(kind):
+    return ("an " if kind[0] in "aeiou" else "a ") + kind
+
+
 def _source_key(source):
     return tuple(sorted((k, repr(v)) for k, v in source.items()))
 
@@ -225,15 +229,15 @@ def check_sources(errors, value):
         allowed = set(["type"]) | set(k for group in groups for k in group) | set(optional)
         ok = True
         for key in sorted(set(source) - allowed, key=str):
-            errors.add("%s.%s" % (path, key), "unknown key for a %s source (known: %s)" % (kind, ", ".join(sorted(allowed))))
+            errors.add("%s.%s" % (path, key), "unknown key for %s source (known: %s)" % (_a(kind), ", ".join(sorted(allowed))))
             ok = False
         for group in groups:
             given = [k for k in group if source.get(k) not in (None, "", {}, [])]
             if not given:
-                errors.add(path, "a %s source needs %s" % (kind, " or ".join(group)))
+                errors.add(path, "%s source needs %s" % (_a(kind), " or ".join(group)))
                 ok = False
             elif len(given) > 1:
-                errors.add(path, "a %s source takes only one of %s" % (kind, ", ".join(group)))
+                errors.add(path, "%s source takes only one of %s" % (_a(kind), ", ".join(group)))
                 ok = False
         ok = _check_source_values(errors, path, kind, source) and ok
         if not ok:

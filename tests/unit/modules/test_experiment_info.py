@@ -1,0 +1,131 @@
+"""experiment_info as a module (AnsibleModule, argument spec, check mode) and through the role."""
+
+import json
+import sys
+
+import pytest
+import yaml
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.mirrorlab.vpc.plugins.modules import experiment_info
+
+from conftest import ROOT, run
+
+
+def call(args, check_mode=False):
+    """Run the module's main() in-process; returns (exit code, result dict)."""
+    if check_mode:
+        args = dict(args, _ansible_check_mode=True)
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as exit_info:
+            experiment_info.main()
+    return exit_info.value.code
+
+
+def result_of(capsys, args, check_mode=False):
+    code = call(args, check_mode)
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_defaults(capsys):
+    code, result = result_of(capsys, {})
+    assert code == 0 and result["changed"] is False
+    assert result["experiment"]["filter"]["preset"] == "all_tcp"
+    assert result["experiment"]["session"] == {"vni": 12345, "session_number": 1, "packet_length": None}
+
+
+def test_check_mode_returns_the_model(capsys):
+    code, result = result_of(capsys, {"deployment": "demo"}, check_mode=True)
+    assert code == 0 and result["experiment"]["stack_names"]["sample_service"] == "demo-sample-service"
+
+
+def test_partial_mapping_keeps_other_defaults(capsys):
+    code, result = result_of(capsys, {"session": {"vni": 7}, "network": {"vpc_cidr": "192.168.0.0/24"}})
+    assert code == 0
+    assert result["experiment"]["session"] == {"vni": 7, "session_number": 1, "packet_length": None}
+    assert result["experiment"]["network"]["import_prefix"] == "infra-vpc"
+
+
+def test_failure_lists_every_problem(capsys):
+    code, result = result_of(capsys, {"deployment": "X", "session": {"vni": 2 ** 24},
+                                      "filter": {"rules": [{"direction": "ingress", "number": 1, "action": "accept",
+                                                            "source_cidr": "0.0.0.0/0", "destination_cidr": "::/0"}]}})
+    assert code == 1 and result["failed"] is True
+    assert result["errors"] == [
+        "mirrorlab_deployment: must be 1-23 characters: a lower-case letter, then lower-case letters, digits or '-', "
+        "not ending in '-' (it prefixes CloudFormation stack names), got 'X'",
+        "mirrorlab_filter.rules[0].destination_cidr: must be in the same IP family as source_cidr (IPv4), got IPv6",
+        "mirrorlab_session.vni: must be an integer 0-16777215, got 16777216",
+    ]
+    assert result["msg"].startswith("The experiment model is invalid (3 problems):")
+    for error in result["errors"]:
+        assert error in result["msg"]
+
+
+def test_documentation_defaults_match_the_argument_spec():
+    doc = yaml.safe_load(experiment_info.DOCUMENTATION)
+    spec = experiment_info.argument_spec()
+    assert set(doc["options"]) == set(spec)
+    for name, option in doc["options"].items():
+        assert option["type"] == spec[name]["type"], name
+        assert option.get("default") == spec[name]["default"], name
+
+
+def test_documented_return_sample_is_what_the_module_returns(capsys):
+    code, result = result_of(capsys, {})
+    sample = yaml.safe_load(experiment_info.RETURN)["experiment"]["sample"]
+    assert result["experiment"] == sample
+
+
+PLAY = """
+- name: The role validates and sets the experiment fact
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Include the experiment role
+      ansible.builtin.include_role:
+        name: mirrorlab.vpc.experiment
+    - name: Write the fact out
+      ansible.builtin.copy:
+        content: "{{ experiment | to_nice_json }}"
+        dest: "{{ out }}"
+        mode: "0600"
+"""
+
+
+def test_role_sets_the_experiment_fact(tmp_path):
+    play = tmp_path / "play.yml"
+    play.write_text(PLAY)
+    out = tmp_path / "experiment.json"
+    extra = {"out": str(out), "ansible_python_interpreter": sys.executable, "mirrorlab_deployment": "rolecheck", "mirrorlab_filter": {"preset": "alb_target"},
+             "mirrorlab_network": {"vpc_cidr": "10.20.0.0/16"}}
+    run(["ansible-playbook", "-i", "localhost,", "-c", "local", str(play), "-e", json.dumps(extra)], cwd=ROOT)
+    experiment = json.loads(out.read_text())
+    assert experiment["deployment"] == "rolecheck"
+    assert experiment["filter"]["rules"][0]["source_cidr"] == "10.20.0.0/16"
+    # No mirrorlab_backend given (inventory "localhost,"): the documented default.
+    assert experiment["backend"] == "lab"
+
+
+def test_role_refuses_bad_input_before_anything_else(tmp_path):
+    play = tmp_path / "play.yml"
+    play.write_text(PLAY)
+    out = tmp_path / "experiment.json"
+    extra = {"out": str(out), "mirrorlab_session": {"vni": -5}, "mirrorlab_filter": {"rules": [{"direction": "in"}]}}
+    proc = run(["ansible-playbook", "-i", "localhost,", "-c", "local", str(play), "-e", json.dumps(extra)],
+               cwd=ROOT, check=False)
+    assert proc.returncode != 0
+    assert "mirrorlab_session.vni: must be an integer 0-16777215, got -5" in proc.stdout
+    assert "mirrorlab_filter.rules[0].direction: must be ingress or egress" in proc.stdout
+    assert "mirrorlab_filter.rules[0].number: is required" in proc.stdout
+    assert not out.exists()
+
+
+def test_role_argument_specs_document_every_variable():
+    specs = yaml.safe_load((ROOT / "roles/experiment/meta/argument_specs.yml").read_text())
+    options = specs["argument_specs"]["main"]["options"]
+    assert set(options) == {"mirrorlab_" + name for name in experiment_info.argument_spec()}
+    for name, option in options.items():
+        assert option.get("description"), name
+        assert option["type"] == experiment_info.argument_spec()[name[len("mirrorlab_"):]]["type"], name
