@@ -1,12 +1,25 @@
 """mirror_eni_info as a module (AnsibleAWSModule, argument spec, check mode, failures),
 run in-process against moto (`mock_aws`)."""
 
+import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.mirrorlab.vpc.plugins.modules import mirror_eni_info
+
+
+def _root_conftest():
+    """tests/conftest.py (its `run` and environment); `conftest` here is tests/unit/plugins'."""
+    spec = importlib.util.spec_from_file_location("ml_root_conftest", Path(__file__).parents[3] / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+run = _root_conftest().run
 
 
 def run_module(capsys, **args):
@@ -84,3 +97,32 @@ def test_aws_errors_are_reported_with_the_aws_error(world, capsys, monkeypatch):
     assert result["failed"] is True
     assert result["msg"].startswith("Failed to resolve the traffic mirroring sources")
     assert result["error"]["code"] == "AuthFailure"
+
+
+# ---- documentation ---------------------------------------------------------------------
+
+
+def test_ansible_doc_renders_with_the_amazon_aws_fragments():
+    proc = run(["ansible-doc", "mirrorlab.vpc.mirror_eni_info"])
+    for words in ("load_balancers", "allow_empty", "mirror_source", "endpoint_url", "profile", "region"):
+        assert words in proc.stdout, words
+    proc = run(["ansible-doc", "--json", "mirrorlab.vpc.mirror_eni_info"])
+    doc = json.loads(proc.stdout)["mirrorlab.vpc.mirror_eni_info"]
+    assert set(doc["return"]["network_interfaces"]["contains"]) == {
+        "id", "private_ip", "subnet_id", "availability_zone", "vpc_id", "interface_type", "requester_managed",
+        "description", "instance_id", "instance_type", "source", "mirror_source", "reason", "warning",
+    }
+    # Every documented option is in the argument spec and the other way round (the fragments
+    # add the amazon.aws connection options).
+    spec = mirror_eni_info.argument_spec()
+    assert set(spec) <= set(doc["doc"]["options"])
+
+
+def test_examples_are_a_valid_play(tmp_path):
+    import yaml
+
+    tasks = yaml.safe_load(mirror_eni_info.EXAMPLES)
+    playbook = tmp_path / "examples.yml"
+    playbook.write_text(yaml.safe_dump([{"name": "Examples", "hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
+    run(["ansible-playbook", "--syntax-check", "-i", "localhost,", str(playbook)])
+    assert any("group/mirrorlab.vpc.aws" in (t.get("module_defaults") or {}) for t in tasks)
