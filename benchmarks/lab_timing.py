@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Time the local lab: cold start (root file system cached), warm re-run, teardown.
+
+    ./mirrorlab bench lab_timing [--runs N] [--deployment NAME]
+
+Uses its own deployment (default `mlbench`), never the user's lab. Before timing, the root
+file system is built or found in the cache (mirrorlab.vpc.lab_rootfs, untimed) and any
+previous lab of the deployment is removed. Each run then times, with wall-clock time:
+  cold start   ansible-playbook site.yml on a host without the lab (everything created,
+               the capture machine booted and configured, the mirroring set up)
+  warm re-run  the same again (nothing to change: changed=0 is checked)
+  teardown     ansible-playbook teardown.yml
+Targets (issue 6): start < 60 s, re-run < 20 s, teardown < 15 s. Results are printed and
+written to benchmarks/results/lab_timing.json.
+"""
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = {"cold_start": 60.0, "warm_rerun": 20.0, "teardown": 15.0}
+
+
+def env():
+    e = dict(os.environ)
+    e["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
+    e["ANSIBLE_NOCOLOR"] = "1"
+    e["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{e.get('PATH', '')}"
+    return e
+
+
+def ansible_playbook(playbook, deployment, *extra):
+    start = time.monotonic()
+    proc = subprocess.run(["ansible-playbook", playbook, "-e", json.dumps({"mirrorlab_deployment": deployment}),
+                           *extra], cwd=ROOT, env=env(), capture_output=True, text=True)
+    elapsed = time.monotonic() - start
+    if proc.returncode != 0:
+        sys.exit(f"{playbook} failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}")
+    changed = sum(int(n) for n in re.findall(r"changed=(\d+)", proc.stdout[proc.stdout.rfind("PLAY RECAP"):]))
+    return elapsed, changed
+
+
+def ensure_rootfs():
+    proc = subprocess.run(["ansible", "localhost", "-m", "mirrorlab.vpc.lab_rootfs"], cwd=ROOT, env=env(),
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"building the root file system failed:\n{proc.stdout[-4000:]}{proc.stderr[-2000:]}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--deployment", default="mlbench")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("the lab needs root")
+
+    ensure_rootfs()
+    ansible_playbook("teardown.yml", args.deployment)
+    times = {name: [] for name in TARGETS}
+    for run in range(1, args.runs + 1):
+        cold, _ = ansible_playbook("site.yml", args.deployment)
+        warm, changed = ansible_playbook("site.yml", args.deployment)
+        down, _ = ansible_playbook("teardown.yml", args.deployment)
+        times["cold_start"].append(cold)
+        times["warm_rerun"].append(warm)
+        times["teardown"].append(down)
+        print(f"run {run}: cold start {cold:.1f} s, warm re-run {warm:.1f} s (changed={changed}), "
+              f"teardown {down:.1f} s", flush=True)
+        if changed:
+            print(f"  warning: the re-run reported changed={changed}, expected 0")
+
+    print(f"\nlab timing, deployment {args.deployment}, {args.runs} run(s), {os.cpu_count()} CPUs")
+    print(f"{'phase':<12} {'median':>8} {'min':>8} {'max':>8} {'target':>8}  verdict")
+    summary = {}
+    for name, values in times.items():
+        median = statistics.median(values)
+        ok = median < TARGETS[name]
+        summary[name] = {"median_s": round(median, 2), "min_s": round(min(values), 2), "max_s": round(max(values), 2),
+                         "target_s": TARGETS[name], "met": ok, "runs": [round(v, 2) for v in values]}
+        print(f"{name:<12} {median:>7.1f}s {min(values):>7.1f}s {max(values):>7.1f}s {TARGETS[name]:>7.0f}s  "
+              f"{'ok' if ok else 'OVER'}")
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "lab_timing.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return 0 if all(s["met"] for s in summary.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""The local lab end to end: site.yml, HTTP traffic, mirrored packets in the target's pcaps
+for each filter preset and a user rule set, idempotent re-runs, teardown leaving nothing.
+
+One deployment (`mle2e`, never the user's `mirrorlab`) is deployed once and reconciled between
+the cases by re-running site.yml with other variables, as a user would; the tests run in order.
+"""
+
+import glob
+import json
+import os
+import re
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from labtools import ROOT, leftovers, module, netns_names, playbook, recap_all, run
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root"),
+]
+
+DEPLOYMENT = "mle2e"
+CLIENT, ALB, BACKEND = "198.51.100.10", "10.0.0.10", "10.0.0.11"
+
+
+def site(**variables):
+    extra = {"mirrorlab_deployment": DEPLOYMENT, **variables}
+    proc, _ = playbook(ROOT / "site.yml", extra, timeout=600)
+    return proc
+
+
+def http(path, count=3):
+    """HTTP requests from the client namespace to the ALB; all must succeed."""
+    for i in range(count):
+        out = subprocess.run(["ip", "netns", "exec", f"ml-{DEPLOYMENT}-client", "curl", "-sf", "--max-time", "5",
+                              f"http://{ALB}{path}?n={i}"], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        assert "backend" in out.stdout
+
+
+def http_requests(pcap_dir):
+    """(src, dst, uri) of every HTTP request in every capture file, and (src, dst) of responses."""
+    requests, responses = set(), set()
+    for path in sorted(glob.glob(os.path.join(pcap_dir, "**", "*"), recursive=True)):
+        if not os.path.isfile(path) or not re.search(r"\.pcap(ng)?(\.gz)?$", path):
+            continue
+        out = subprocess.run(["tshark", "-n", "-r", path, "-Y", "http", "-T", "fields", "-e", "ip.src", "-e",
+                              "ip.dst", "-e", "http.request.uri", "-e", "http.response.code"],
+                             capture_output=True, text=True)
+        for line in out.stdout.splitlines():
+            src, dst, uri, code = (line.split("\t") + ["", "", "", ""])[:4]
+            if uri:
+                requests.add((src, dst, uri.split("?")[0]))
+            if code:
+                responses.add((src, dst))
+    return requests, responses
+
+
+class Lab:
+    pcap_dir = None
+    pids = ()
+
+
+@pytest.fixture(scope="module")
+def lab():
+    state = Lab()
+    yield state
+    # Whatever happened, leave nothing behind.
+    playbook(ROOT / "teardown.yml", {"mirrorlab_deployment": DEPLOYMENT}, check=False)
+
+
+def mirrored(state, *, present, absent=(), flush_marker=None, timeout=20):
+    """Wait until every `present` request is in the pcaps; then none of `absent` may be."""
+    deadline = time.monotonic() + timeout
+    while True:
+        requests, responses = http_requests(state.pcap_dir)
+        if set(present) <= requests or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    missing = set(present) - requests
+    assert not missing, f"not mirrored: {missing}; captured: {sorted(requests)}"
+    unexpected = set(absent) & requests
+    assert not unexpected, f"mirrored although filtered out: {unexpected}"
+    return requests, responses
+
+
+def legs(marker):
+    return {"client_alb": (CLIENT, ALB, marker), "alb_backend": (ALB, BACKEND, marker)}
+
+
+def exercise(state, name, expect, not_expect):
+    """HTTP traffic with a fresh marker; then check which legs were mirrored.
+
+    A second (flush) request after a pause makes sure that the capture has written everything
+    of the first before the absent legs are judged."""
+    marker = f"/{name}-{uuid.uuid4().hex[:8]}"
+    flush = marker + "-flush"
+    http(marker)
+    time.sleep(1)
+    http(flush, count=1)
+    want = [legs(marker)[leg] for leg in expect] + [legs(flush)[expect[0]]]
+    mirrored(state, present=want, absent=[legs(marker)[leg] for leg in not_expect]
+             + [legs(flush)[leg] for leg in not_expect])
+    return marker
+
+
+def test_deploy_all_tcp(lab):
+    proc = site(mirrorlab_filter={"preset": "all_tcp"})
+    match = re.search(r"Pcaps \(host path\): (\S+)", proc.stdout)
+    assert match, proc.stdout[-3000:]
+    lab.pcap_dir = match.group(1).rstrip("'\",")
+    assert os.path.isdir(lab.pcap_dir), lab.pcap_dir
+    assert f"ip netns exec ml-{DEPLOYMENT}-client curl" in proc.stdout and "teardown.yml" in proc.stdout
+    # Nothing in the host's root namespace: no address or route of the lab there.
+    addrs = subprocess.run(["ip", "-4", "addr"], capture_output=True, text=True).stdout
+    routes = subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
+    assert "10.0.0." not in addrs and "198.51.100." not in addrs + routes and "10.0.0.0/16" not in routes
+
+
+def test_rerun_changes_nothing(lab):
+    proc = site(mirrorlab_filter={"preset": "all_tcp"})
+    recap = recap_all(proc.stdout)
+    assert recap and all(r["changed"] == 0 for r in recap.values()), recap
+
+
+def test_all_tcp_mirrors_both_legs(lab):
+    exercise(lab, "all-tcp", expect=["client_alb", "alb_backend"], not_expect=[])
+
+
+def test_alb_client_mirrors_only_client_leg(lab):
+    site(mirrorlab_filter={"preset": "alb_client"})
+    exercise(lab, "alb-client", expect=["client_alb"], not_expect=["alb_backend"])
+
+
+def test_alb_target_mirrors_only_backend_leg(lab):
+    site(mirrorlab_filter={"preset": "alb_target"})
+    exercise(lab, "alb-target", expect=["alb_backend"], not_expect=["client_alb"])
+
+
+def test_user_rules_reject_before_accept(lab):
+    rules = [
+        # Requests arriving at the ALB (ingress, to port 80) are rejected by rule 100 before
+        # rule 200 accepts all TCP: the client's requests are not mirrored, the backend's
+        # responses (ingress, from port 80) are.
+        {"direction": "ingress", "number": 100, "action": "reject", "protocol": "tcp",
+         "source_cidr": "0.0.0.0/0", "destination_cidr": "0.0.0.0/0", "destination_ports": "80"},
+        {"direction": "ingress", "number": 200, "action": "accept", "protocol": "tcp",
+         "source_cidr": "0.0.0.0/0", "destination_cidr": "0.0.0.0/0"},
+        {"direction": "egress", "number": 100, "action": "accept", "protocol": "tcp",
+         "source_cidr": "0.0.0.0/0", "destination_cidr": "0.0.0.0/0"},
+    ]
+    site(mirrorlab_filter={"rules": rules})
+    exercise(lab, "user-rules", expect=["alb_backend"], not_expect=["client_alb"])
+    _, responses = http_requests(lab.pcap_dir)
+    assert (BACKEND, ALB) in responses  # ingress rule 200 accepted the backend's responses
+
+
+def test_backend_interface_as_source(lab):
+    proc = site(mirrorlab_filter={"preset": "all_tcp"},
+                mirrorlab_sources=[{"type": "network_interface", "id": "backend"}])
+    assert "Sources mirrored: ml" in proc.stdout
+    # The ALB's session is gone: only the backend's interface is mirrored now.
+    tables = subprocess.run(["ip", "netns", "exec", f"ml-{DEPLOYMENT}-alb", "nft", "list", "tables"],
+                            capture_output=True, text=True).stdout
+    assert "netdev" not in tables
+    exercise(lab, "backend-source", expect=["alb_backend"], not_expect=["client_alb"])
+
+
+def test_teardown_leaves_nothing(lab):
+    plan = module("lab_plan", {"deployment": DEPLOYMENT})["lab"]
+    pids = set()
+    for ns in netns_names():
+        if ns.startswith(f"ml-{DEPLOYMENT}-"):
+            out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
+            pids |= {int(p) for p in out.split()}
+    assert pids, "the lab's namespaces should hold the sample service and the machine"
+
+    # A partial state: the router namespace is already gone and the ALB's pid file lost; the
+    # teardown must still find and end the ALB's processes (they live in its namespace).
+    subprocess.run(["ip", "netns", "del", f"ml-{DEPLOYMENT}-router"], check=True)
+    os.unlink(os.path.join(plan["state_dir"], "alb.pid"))
+
+    first, _ = playbook(ROOT / "teardown.yml", {"mirrorlab_deployment": DEPLOYMENT})
+    assert leftovers(DEPLOYMENT, plan["prefix"]) == {}
+    time.sleep(0.5)
+    survivors = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                if handle.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    survivors.append(pid)
+        except OSError:
+            pass
+    assert not survivors, f"processes of the lab still running: {survivors}"
+
+    second, _ = playbook(ROOT / "teardown.yml", {"mirrorlab_deployment": DEPLOYMENT})
+    recap = recap_all(second.stdout)
+    assert recap["localhost"]["changed"] == 0, second.stdout[-3000:]
