@@ -144,3 +144,11 @@ def compile_ruleset(rules, table, source_device, vxlan_device, local_ip, target_
 def delete_script(table):
     """An ``nft -f`` script that removes the table if it exists (a no-op otherwise)."""
     return "table netdev %s\ndelete table netdev %s\n" % (table, table)
+
+
+def expected_rule_counts(rules):
+    """How many rules each chain of the compiled table holds (the egress exclusion included)."""
+    counts = {"ingress": 0, "egress": 1}
+    for rule in rules:
+        counts[rule["direction"]] += 1
+    return counts

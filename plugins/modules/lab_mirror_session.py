@@ -125,6 +125,7 @@ from ansible_collections.mirrorlab.vpc.plugins.module_utils.nft_mirror import (
     check_names,
     compile_ruleset,
     delete_script,
+    expected_rule_counts,
 )
 
 
@@ -161,16 +162,24 @@ class Host(object):
             return None
         return json.loads(out)[0]
 
-    def table_digest(self, table):
-        """The digest in the table's comment, "" for a table without one, None when absent."""
+    def table_state(self, table):
+        """(digest in the table's comment or "", {chain: rule count}), or None when absent."""
         rc, out, dummy = self.nft("list", "table", "netdev", table, check=False)
         if rc != 0:
             return None
+        digest, counts, chain = "", {}, None
         for line in out.splitlines():
             line = line.strip()
             if line.startswith('comment "%s' % DIGEST_PREFIX):
-                return line[len('comment "%s' % DIGEST_PREFIX):].rstrip('"')
-        return ""
+                digest = line[len('comment "%s' % DIGEST_PREFIX):].rstrip('"')
+            elif line.startswith("chain ") and line.endswith("{"):
+                chain = line.split()[1]
+                counts[chain] = 0
+            elif line == "}":
+                chain = None
+            elif chain and line and not line.startswith("type "):
+                counts[chain] += 1
+        return digest, counts
 
 
 def vxlan_state(link):
@@ -273,10 +282,12 @@ def present(module, host, rules):
                                          params["local_ip"], params["target_ip"], params["dstport"], identity=identity)
     except ValueError as exc:
         module.fail_json(msg=str(exc))
-    current = host.table_digest(params["table"])
-    diff["before"]["table_digest"] = current
+    current = host.table_state(params["table"])
+    wanted = (digest, expected_rule_counts(rules))
+    diff["before"]["table_digest"] = current[0] if current else None
     diff["after"]["table_digest"] = digest
-    if current != digest:
+    # The digest proves what was loaded; the rule counts catch a table edited by hand since.
+    if current != wanted:
         result["changed"] = True
         if module.check_mode:
             check_script(module, host, script, vxlan_link is not None)
@@ -298,7 +309,7 @@ def check_script(module, host, script, devices_exist):
 def absent(module, host):
     params = module.params
     result = {"changed": False}
-    if host.table_digest(params["table"]) is not None:
+    if host.table_state(params["table"]) is not None:
         result["changed"] = True
         if not module.check_mode:
             host.nft("-f", "-", data=delete_script(params["table"]))
