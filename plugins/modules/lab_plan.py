@@ -25,8 +25,11 @@ description:
     internet side are the 10th and 1st host of O(internet_cidr)."
   - "Sources: V(sample_service) and V(load_balancer) map to the ALB's interface (the lab has
     one ALB, whatever its name); V(ecs_service) maps to the backend's interface (the lab's
-    stand-in for the Fargate task); V(network_interface) with O(sources[].id) V(alb) or
-    V(backend), or the lab interface name itself, maps to that interface. V(instance) and any
+    stand-in for the Fargate task); V(network_interface) with C(id) the lab ENI id of
+    the ALB's or the backend's interface (C(eni-) + 8 hex digits of the SHA-1 of
+    C(<deployment>/alb) or C(<deployment>/backend), returned as C(nodes.alb.eni_id) and
+    C(nodes.backend.eni_id)), or V(alb), V(backend) or the lab interface name, maps to that
+    interface. V(instance) and any
     other id fail: the lab has no such source. Several sources on one interface give one session."
 author:
   - mirrorlab developers
@@ -166,7 +169,12 @@ def _host(net, index):
     return str(net.network_address + index)
 
 
-def source_node(source, prefix):
+def eni_id(deployment, node):
+    """The lab interface's ENI id: stable per deployment and node, in the AWS id format."""
+    return "eni-" + hashlib.sha1(f"{deployment}/{node}".encode()).hexdigest()[:8]
+
+
+def source_node(source, prefix, eni_ids):
     """Map one experiment source onto a lab node (alb or backend)."""
     kind = source.get("type")
     if kind in ("sample_service", "load_balancer"):
@@ -176,11 +184,12 @@ def source_node(source, prefix):
     if kind == "network_interface":
         ident = str(source.get("id", ""))
         for node in SOURCE_NODES:
-            if ident in (node, prefix + NODE_SUFFIX[node]):
+            if ident in (node, prefix + NODE_SUFFIX[node], eni_ids[node]):
                 return node
         raise PlanError(
-            f"mirrorlab_sources: network_interface id {ident!r} is not a lab interface; in the lab use "
-            f"'alb' ({prefix}alb) or 'backend' ({prefix}be)"
+            f"mirrorlab_sources: network_interface id {ident!r} is not a lab interface; in this lab use "
+            f"{eni_ids['alb']} (the ALB's interface {prefix}alb) or {eni_ids['backend']} (the backend's, "
+            f"{prefix}be)"
         )
     raise PlanError(
         f"mirrorlab_sources: source type {kind!r} has no counterpart in the lab; the lab mirrors "
@@ -221,6 +230,7 @@ def plan(deployment, vpc_cidr="10.0.0.0/16", internet_cidr="198.51.100.0/24", so
         raise PlanError(f"internet_cidr: {internet_cidr} overlaps the lab VPC {vpc_cidr}")
     ident = short_id(deployment)
     prefix = "ml" + ident
+    eni_ids = {node: eni_id(deployment, node) for node in SOURCE_NODES}
     ns = {node: f"ml-{deployment}-{node}" for node in ("router", "client", "alb", "backend", "target")}
     nodes = {
         "router": {
@@ -242,6 +252,7 @@ def plan(deployment, vpc_cidr="10.0.0.0/16", internet_cidr="198.51.100.0/24", so
     }
     for node in ("alb", "backend", "target"):
         nodes[node] = {
+            "eni_id": eni_ids.get(node),
             "netns": ns[node],
             "interface": prefix + NODE_SUFFIX[node],
             "peer": prefix + NODE_SUFFIX[node] + "p",
@@ -254,6 +265,7 @@ def plan(deployment, vpc_cidr="10.0.0.0/16", internet_cidr="198.51.100.0/24", so
             "node": node,
             "netns": ns[node],
             "interface": nodes[node]["interface"],
+            "eni_id": eni_ids[node],
             "address": nodes[node]["address"],
             "vxlan": prefix + "mx" + NODE_SUFFIX[node],
             "table": f"ml_{deployment.replace('-', '_')}_{node}",
@@ -264,7 +276,7 @@ def plan(deployment, vpc_cidr="10.0.0.0/16", internet_cidr="198.51.100.0/24", so
     for source in sources if sources is not None else [{"type": "sample_service"}]:
         if not isinstance(source, dict):
             raise PlanError(f"mirrorlab_sources: each source must be a mapping, got {source!r}")
-        node = source_node(source, prefix)
+        node = source_node(source, prefix, eni_ids)
         sessions.setdefault(node, dict(slots[node], sources=[]))["sources"].append(source)
     return {
         "deployment": deployment,

@@ -160,9 +160,10 @@ def test_user_rules_reject_before_accept(lab):
 
 
 def test_backend_interface_as_source(lab):
+    eni = module("lab_plan", {"deployment": DEPLOYMENT})["lab"]["nodes"]["backend"]["eni_id"]
     proc = site(mirrorlab_filter={"preset": "all_tcp"},
-                mirrorlab_sources=[{"type": "network_interface", "id": "backend"}])
-    assert "Sources mirrored: ml" in proc.stdout
+                mirrorlab_sources=[{"type": "network_interface", "id": eni}])
+    assert f"= {eni}" in proc.stdout  # the summary names the lab's ENI ids
     # The ALB's session is gone: only the backend's interface is mirrored now.
     tables = subprocess.run(["ip", "netns", "exec", f"ml-{DEPLOYMENT}-alb", "nft", "list", "tables"],
                             capture_output=True, text=True).stdout

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -46,8 +47,13 @@ def test_plan_small_vpc_and_other_deployment_differ():
     ([{"type": "load_balancer", "name": "x"}, {"type": "sample_service"}], ["alb"]),
     ([{"type": "ecs_service", "cluster": "c", "service": "s"}], ["backend"]),
     ([{"type": "network_interface", "id": "backend"}, {"type": "network_interface", "id": "alb"}], ["alb", "backend"]),
+    ([{"type": "network_interface", "id": "BACKEND_ENI"}], ["backend"]),
+    ([{"type": "network_interface", "id": "mldcdf7alb"}], ["alb"]),
 ])
 def test_plan_maps_sources(sources, nodes):
+    enis = module("lab_plan", {"deployment": "mirrorlab"})["lab"]["nodes"]
+    assert re.match(r"^eni-[0-9a-f]{8}$", enis["backend"]["eni_id"]) and enis["alb"]["eni_id"] != enis["backend"]["eni_id"]
+    sources = [dict(s, id=enis["backend"]["eni_id"]) if s.get("id") == "BACKEND_ENI" else s for s in sources]
     lab = module("lab_plan", {"deployment": "mirrorlab", "sources": sources})["lab"]
     assert [s["node"] for s in lab["sessions"]] == nodes
     assert sorted(s["node"] for s in lab["sessions"] + lab["unused_sessions"]) == ["alb", "backend"]
@@ -55,7 +61,7 @@ def test_plan_maps_sources(sources, nodes):
 
 @pytest.mark.parametrize("args, message", [
     ({"sources": [{"type": "instance", "id": "i-123"}]}, "source type 'instance' has no counterpart"),
-    ({"sources": [{"type": "network_interface", "id": "eni-123"}]}, "'eni-123' is not a lab interface"),
+    ({"sources": [{"type": "network_interface", "id": "eni-0123abcd"}]}, "'eni-0123abcd' is not a lab interface"),
     ({"vpc_cidr": "10.0.0.0/8"}, "vpc_cidr"),
     ({"vpc_cidr": "198.51.100.0/24"}, "overlaps"),
 ])
