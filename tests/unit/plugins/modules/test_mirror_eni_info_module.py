@@ -1,25 +1,34 @@
 """mirror_eni_info as a module (AnsibleAWSModule, argument spec, check mode, failures),
 run in-process against moto (`mock_aws`)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
+from conftest import run
 
 from ansible_collections.mirrorlab.vpc.plugins.modules import mirror_eni_info
 
 
-def _root_conftest():
-    """tests/conftest.py (its `run` and environment); `conftest` here is tests/unit/plugins'."""
-    spec = importlib.util.spec_from_file_location("ml_root_conftest", Path(__file__).parents[3] / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _mirror_world():
+    """tests/unit/plugins/mirror_world.py: the moto account and its fixtures. Loaded by path:
+    a conftest.py here would shadow tests/conftest.py for every test that imports `conftest`."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    if "mirror_world" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("mirror_world", Path(__file__).parents[1] / "mirror_world.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["mirror_world"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["mirror_world"]
 
 
-run = _root_conftest().run
+mirror_world = _mirror_world()
+aws_credentials = mirror_world.aws_credentials
+aws_ids = mirror_world.aws_ids
+world = mirror_world.world
 
 
 def run_module(capsys, **args):
