@@ -284,6 +284,9 @@ def test_target_instance_security_and_access():
 
     (sg,) = of_type(template, "AWS::EC2::SecurityGroup").values()
     (ingress,) = sg["Properties"]["SecurityGroupIngress"]
+    assert [(e["IpProtocol"], e["FromPort"], e["ToPort"], e["CidrIp"]) for e in sg["Properties"]["SecurityGroupEgress"]] == [
+        ("tcp", 443, 443, "0.0.0.0/0")
+    ]
     assert (ingress["IpProtocol"], ingress["FromPort"], ingress["ToPort"]) == ("udp", 4789, 4789)
     assert ingress["CidrIp"]["Fn::If"][1] == {"Fn::ImportValue": {"Fn::Sub": "${ImportPrefix}-VpcCidr"}}
     assert ingress["CidrIp"]["Fn::If"][2] == {"Ref": "VpcCidr"}
@@ -293,6 +296,9 @@ def test_target_instance_security_and_access():
     assert template["Parameters"]["LatestAmiId"]["Default"] == (
         "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
     )
+    enis = of_type(template, "AWS::EC2::NetworkInterface")
+    assert len(enis) == 10
+    assert all(e["Properties"]["GroupSet"] == [{"Fn::GetAtt": ["CaptureSecurityGroup", "GroupId"]}] for e in enis.values())
     instances = of_type(template, "AWS::EC2::Instance")
     assert len(instances) == 10
     for instance in instances.values():
@@ -349,6 +355,11 @@ def test_sample_service_exposure():
     assert sorted(r["FromPort"] for r in alb_sg["SecurityGroupIngress"]) == [80, 443]
     assert all(r["CidrIp"] == "0.0.0.0/0" for r in alb_sg["SecurityGroupIngress"])
     assert "SecurityGroupIngress" not in resources["TaskSecurityGroup"]["Properties"]
+    (alb_out,) = alb_sg["SecurityGroupEgress"]
+    assert (alb_out["IpProtocol"], alb_out["FromPort"], alb_out["ToPort"]) == ("tcp", 80, 80)
+    assert alb_out["DestinationSecurityGroupId"] == {"Fn::GetAtt": ["TaskSecurityGroup", "GroupId"]}
+    (task_out,) = resources["TaskSecurityGroup"]["Properties"]["SecurityGroupEgress"]
+    assert (task_out["IpProtocol"], task_out["FromPort"], task_out["CidrIp"]) == ("tcp", 443, "0.0.0.0/0")
     task_in = resources["TaskIngressFromAlb"]["Properties"]
     assert task_in["SourceSecurityGroupId"] == {"Fn::GetAtt": ["AlbSecurityGroup", "GroupId"]}
     assert resources["HttpsListener"]["Condition"] == "HasCertificate"
