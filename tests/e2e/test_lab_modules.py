@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from conftest import ansible_env, run
 from labtools import leftovers, module, netns_names
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
@@ -193,3 +194,31 @@ def test_daemon_reports_a_failing_start(tag, tmp_path):
                                    "command": ["sh", "-c", "echo broken config >&2; exit 3"]},
                     expect_failure=True)
     assert "exited with status 3" in result["msg"] and "broken config" in result["log_tail"]
+
+
+# ---- preflight -----------------------------------------------------------------------------
+
+def test_site_stops_at_once_when_not_root(tmp_path):
+    """The first task finds a non-root uid (a stand-in `id` on PATH reports uid 1000, as the
+    project's interpreter lives under /root and cannot run as another user here)."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "id").write_text("#!/bin/sh\necho 1000\n")
+    (fake / "id").chmod(0o755)
+    env = ansible_env(PATH=f"{fake}{os.pathsep}{os.environ['PATH']}")
+    proc = run(["ansible-playbook", "playbooks/lab_site.yml", "-e", "mirrorlab_deployment=mlnoroot"], env=env,
+               check=False)
+    assert proc.returncode != 0
+    assert "The local lab needs root" in proc.stdout and "uid 1000" in proc.stdout
+    assert "Validate the experiment" not in proc.stdout  # stopped before anything else
+    assert not [n for n in netns_names() if n.startswith("ml-mlnoroot")]
+
+
+@needs_root
+def test_site_names_missing_tools():
+    proc = run(["ansible-playbook", "playbooks/lab_site.yml", "-e", "mirrorlab_deployment=mlnotool", "-e",
+                json.dumps({"lab_required_tools": {"nft": "nftables", "ml-no-such-tool": "ml-pkg"}})], check=False)
+    assert proc.returncode != 0
+    assert "ml-no-such-tool (Debian package ml-pkg)" in proc.stdout and "apt-get install ml-pkg" in proc.stdout
+    assert "nft (" not in proc.stdout
+    assert not [n for n in netns_names() if n.startswith("ml-mlnotool")]
