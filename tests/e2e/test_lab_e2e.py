@@ -131,6 +131,14 @@ def test_all_tcp_mirrors_both_legs(lab):
     exercise(lab, "all-tcp", expect=["client_alb", "alb_backend"], not_expect=[])
 
 
+def test_traffic_playbook(lab):
+    marker = f"/traffic-{uuid.uuid4().hex[:8]}"
+    proc, _ = playbook(ROOT / "playbooks" / "lab_traffic.yml", {
+        "mirrorlab_deployment": DEPLOYMENT, "lab_traffic_requests": 5, "lab_traffic_path": marker})
+    assert "5 requests, status codes: 200" in proc.stdout
+    mirrored(lab, present=[legs(marker)["client_alb"], legs(marker)["alb_backend"]])
+
+
 def test_alb_client_mirrors_only_client_leg(lab):
     site(mirrorlab_filter={"preset": "alb_client"})
     exercise(lab, "alb-client", expect=["client_alb"], not_expect=["alb_backend"])
