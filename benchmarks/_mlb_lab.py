@@ -81,7 +81,8 @@ def wait_for_capture(netns, dev_index, before, timeout=15.0, proc=None):
             time.sleep(0.3)  # let the tool finish opening its output file
             return
         if proc is not None and proc.poll() is not None:
-            raise CommandError(f"capture exited early with {proc.returncode}")
+            err = proc.stderr.read() if proc.stderr else ""
+            raise CommandError(f"capture exited early with {proc.returncode}: {err.strip()[-800:]}")
         time.sleep(0.05)
     raise CommandError(f"no capture socket appeared on ifindex {dev_index} in {netns} within {timeout}s")
 
