@@ -407,11 +407,12 @@ class EniResolver:
     # ---- target -----------------------------------------------------------------------
 
     def target_markers(self, target, lb_descs):
-        """(eni_ids, descriptions) that identify the target's ENIs."""
+        """(eni_ids, descriptions, tmt_ids) that identify the target: its ENIs by id or by
+        load balancer description, and the traffic mirror target id when one was given."""
         if not target:
-            return set(), set()
+            return set(), set(), set()
         if ENI_ID_RE.match(target):
-            return {target}, set()
+            return {target}, set(), set()
         if TMT_ID_RE.match(target):
             result = _paginate(self.client("ec2"), "describe_traffic_mirror_targets", TrafficMirrorTargetIds=[target])
             targets = result.get("TrafficMirrorTargets", [])
@@ -419,14 +420,14 @@ class EniResolver:
                 raise ResolveError(f"target {target!r}: no such traffic mirror target")
             found = targets[0]
             if found.get("NetworkInterfaceId"):
-                return {found["NetworkInterfaceId"]}, set()
+                return {found["NetworkInterfaceId"]}, set(), {target}
             if found.get("NetworkLoadBalancerArn"):
-                return set(), {lb_description(found["NetworkLoadBalancerArn"])}
-            return set(), set()  # a Gateway Load Balancer endpoint: its ENIs are never type 'interface'
+                return set(), {lb_description(found["NetworkLoadBalancerArn"])}, {target}
+            return set(), set(), {target}  # a Gateway Load Balancer endpoint: its ENIs are never type 'interface'
         desc = lb_descs.get(target)
         if desc is None:
             raise ResolveError(f"target {target!r}: no such load balancer (give an ENI id, tmt- id, NLB name or ARN)")
-        return set(), {desc}
+        return set(), {desc}, set()
 
     # ---- the whole resolution ---------------------------------------------------------
 
@@ -441,7 +442,7 @@ class EniResolver:
         if target and not (ENI_ID_RE.match(target) or TMT_ID_RE.match(target)):
             lb_inputs.append(target)
         lb_descs = self.lb_descriptions(_unique(lb_inputs)) if lb_inputs else {}
-        target_ids, target_descs = self.target_markers(target, lb_descs)
+        markers = self.target_markers(target, lb_descs)
 
         if by_kind.get("instance"):
             self.resolve_instances(by_kind["instance"], params.get("instance_interfaces") == "all")
@@ -453,7 +454,7 @@ class EniResolver:
         self._resolve_lb_enis(by_kind.get("load_balancer", []), lb_descs)
         self._resolve_id_enis()
         self._check_empty(params.get("allow_empty", False))
-        return self._results(target_ids, target_descs)
+        return self._results(*markers)
 
     def _resolve_lb_enis(self, requests, lb_descs):
         descs = [lb_descs[r.value] for r in requests if lb_descs.get(r.value)]
@@ -489,7 +490,7 @@ class EniResolver:
                 raise ResolveError(message + " (set allow_empty=true to accept this)")
             self.warnings.append(message)
 
-    def _results(self, target_ids, target_descs):
+    def _results(self, target_ids, target_descs, target_tmt_ids):
         seen = {}
         for request in self.requests:
             for eni_id in request.eni_ids:
@@ -507,7 +508,11 @@ class EniResolver:
                     source=label,
                     instance_type=self.instance_types.get(instance_id) if instance_id else None,
                     is_target=eni_id in target_ids or eni.get("Description") in target_descs,
-                    sessions=None if sessions is None else sessions[eni_id],
+                    # Sessions to the given target are the ones a re-run updates in place:
+                    # they do not use up the quota for this experiment.
+                    sessions=None if sessions is None else [
+                        s for s in sessions[eni_id] if s.get("TrafficMirrorTargetId") not in target_tmt_ids
+                    ],
                     mirror_targets=None if targets is None else targets[eni_id],
                 )
             )
@@ -515,7 +520,8 @@ class EniResolver:
 
 
 def describe_eligibility(eni, source, instance_type, is_target, sessions, mirror_targets):
-    """The module's output entry for one ENI. sessions/mirror_targets None = unknown."""
+    """The module's output entry for one ENI. sessions: the ENI's sessions to other targets
+    than the given one; sessions/mirror_targets None = unknown."""
     interface_type = eni.get("InterfaceType", "interface")
     instance_id = eni.get("Attachment", {}).get("InstanceId")
     reasons = []
@@ -533,7 +539,7 @@ def describe_eligibility(eni, source, instance_type, is_target, sessions, mirror
             reasons.append(why)
     if sessions is not None and len(sessions) >= MAX_SESSIONS_PER_SOURCE:
         reasons.append(
-            f"the ENI already carries {len(sessions)} traffic mirror sessions "
+            f"the ENI already carries {len(sessions)} traffic mirror sessions to other targets "
             f"(AWS allows {MAX_SESSIONS_PER_SOURCE} per source ENI)"
         )
     if sessions is None or mirror_targets is None:

@@ -156,10 +156,11 @@ class World:
             "TrafficMirrorTargetId"
         ]
 
-    def sessions(self, source_eni, count, target_eni=None):
+    def sessions(self, source_eni, count, target_eni=None, first=1):
+        """`count` sessions from source_eni to a new target (numbers first, first+1, ...)."""
         target = self.mirror_target(target_eni or self.eni("capture target"))
         mirror_filter = self.ec2.create_traffic_mirror_filter()["TrafficMirrorFilter"]["TrafficMirrorFilterId"]
-        for number in range(1, count + 1):
+        for number in range(first, first + count):
             self.ec2.create_traffic_mirror_session(
                 NetworkInterfaceId=source_eni, TrafficMirrorTargetId=target,
                 TrafficMirrorFilterId=mirror_filter, SessionNumber=number,

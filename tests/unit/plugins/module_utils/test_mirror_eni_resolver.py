@@ -220,7 +220,21 @@ def test_three_sessions_rule(world, existing, ok):
     (entry,), _ = resolve(world, network_interfaces=[source])
     assert entry["mirror_source"] is ok
     if not ok:
-        assert "already carries 3 traffic mirror sessions" in entry["reason"]
+        assert "already carries 3 traffic mirror sessions to other targets" in entry["reason"]
+
+
+def test_sessions_to_the_given_target_do_not_count(world):
+    """A re-run of the deployment updates its own session; only sessions to other targets
+    use up the quota of 3."""
+    source = world.eni("source")
+    ours = world.sessions(source, 1)
+    world.sessions(source, 2, first=2)
+    (entry,), _ = resolve(world, network_interfaces=[source], target=ours)
+    assert entry["mirror_source"] is True, entry["reason"]
+    other = world.sessions(world.eni("other source"), 1)
+    (entry,), _ = resolve(world, network_interfaces=[source], target=other)
+    assert entry["mirror_source"] is False
+    assert "3 traffic mirror sessions to other targets" in entry["reason"]
 
 
 def test_unreadable_sessions_are_unknown_with_a_warning(world):
