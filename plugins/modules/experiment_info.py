@@ -23,7 +23,7 @@ description:
   - Changes nothing; runs on the controller. The role C(mirrorlab.vpc.experiment) calls it with
     the C(mirrorlab_*) variables and sets the C(experiment) fact.
 author:
-  - mirrorlab developers
+  - mirrorlab developers (@mirrorlab)
 options:
   backend:
     description: Where the experiment runs (C(mirrorlab_backend)).

@@ -26,7 +26,7 @@ description:
     reports no change.
   - Runs where the namespaces are (the lab host), as root.
 author:
-  - mirrorlab developers
+  - mirrorlab developers (@mirrorlab)
 options:
   state:
     description: C(present) creates or updates the session, C(absent) removes the table and the VXLAN device.
