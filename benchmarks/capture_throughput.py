@@ -170,7 +170,12 @@ class RoleService:
         before = lab.packet_sockets(lab.NS_TGT)
         lab.sh(self.m.machine_cmd("systemctl", "start", self.unit))
         self.invocation = lab.sh(self.m.machine_cmd("systemctl", "show", "-P", "InvocationID", self.unit)).strip()
-        lab.wait_for_capture(lab.NS_TGT, dev_index, before)
+        try:
+            lab.wait_for_capture(lab.NS_TGT, dev_index, before)
+        except lab.CommandError as exc:
+            journal = lab.sh(self.m.machine_cmd("journalctl", "--no-pager", "-o", "cat", "-n", "15", "-u", self.unit),
+                             check=False)
+            raise lab.CommandError(f"{self.unit} did not start capturing: {exc}\n{journal}") from None
 
     def finish(self):
         self.stop()
@@ -296,8 +301,8 @@ class Ansible:
             ns=lab.NS_SRC, dev=lab.SRC_DEV, src=lab.SRC_IP, tgt=lab.TGT_IP, vx=lab.VXLAN_DEV, table=lab.NFT_TABLE))
         lab.Lab.offloads_off(lab.NS_SRC, lab.VXLAN_DEV)
 
-    def capture_role(self, role_vars):
-        self.playbook("capture.yml", ROLE_PLAY.format(machine=lab.MACHINE, role=ROLE), role_vars)
+    def capture_role(self, role, role_vars):
+        self.playbook("capture.yml", ROLE_PLAY.format(machine=lab.MACHINE, role=role), role_vars)
 
 
 def discover_service(machine, role_vars):
@@ -498,8 +503,8 @@ def run(args):
             cfg = configs[index]
             index += 1
             role_vars = dict(BASE_ROLE_VARS, **cfg["vars"])
-            log(f"[{cfg['label']}] applying {ROLE} with {cfg['vars'] or 'its defaults'}")
-            ansible.capture_role(role_vars)
+            log(f"[{cfg['label']}] applying {args.role} with {cfg['vars'] or 'its defaults'}")
+            ansible.capture_role(args.role, role_vars)
             unit, directory, tool, exec_start = discover_service(the_lab, role_vars)
             cfg.update(tool=tool, unit=unit, directory=directory, exec_start=exec_start)
             results["configs"].append(cfg)
@@ -560,6 +565,7 @@ def main(argv=None):
                              "default: the role's defaults")
     parser.add_argument("--no-alt", dest="alt", action="store_false",
                         help="do not measure the alternative tool (the first config with the other capture_tool)")
+    parser.add_argument("--role", default=ROLE, help=f"the capture role, a name or path (default {ROLE})")
     parser.add_argument("--rootfs", default=lab.ROOTFS_DEFAULT, help="Debian 12 root file system of the target")
     parser.add_argument("--max-seconds", type=int, default=480, help="stop measuring after this many seconds")
     parser.add_argument("--out", default=str(RESULTS), help="directory for the JSON and PNG results")
