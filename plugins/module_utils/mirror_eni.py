@@ -17,7 +17,8 @@ never on the number of ENIs in the account:
                              200 instances attached to resolved ENIs whose type is unknown
   list_tasks / describe_tasks once per ECS service / once per 100 tasks of a cluster
   describe_network_interfaces once per 200 ELB descriptions, once per 200 ENI ids
-  describe_traffic_mirror_sessions / _targets  once per 200 resolved ENIs each
+  describe_traffic_mirror_sessions / _targets  once per 200 resolved ENIs each, plus one
+                             _targets call when the target is given as an NLB (its tmt- id)
 
 Resolving one ALB by ARN takes 3 calls, by name 4.
 """
@@ -173,6 +174,7 @@ class EniResolver:
         self.requests = []
         self.instance_types = {}
         self.enis = {}
+        self.lb_arns = {}
 
     def client(self, name):
         if name not in self._clients:
@@ -256,6 +258,7 @@ class EniResolver:
         result = {}
         for item in names_or_arns:
             arn = item if item.startswith("arn:") else arns.get(item)
+            self.lb_arns[item] = arn
             result[item] = lb_description(arn) if arn else None
         return result
 
@@ -382,18 +385,17 @@ class EniResolver:
         for chunk in _chunks(unknown, MAX_FILTER_VALUES):
             self._describe_instances([{"Name": "instance-id", "Values": chunk}])
 
-    def _per_eni_lookup(self, operation, result_key, eni_ids):
-        """{eni_id: [items]} from a describe_traffic_mirror_* call filtered by ENI id, or
-        None when the endpoint cannot tell (permission missing, not implemented)."""
-        found = {eni_id: [] for eni_id in eni_ids}
+    def _mirror_lookup(self, operation, result_key, filter_name, key, values):
+        """{value: [items]} from a describe_traffic_mirror_* call filtered on the server by
+        filter_name (items matched back by their `key`), or None when the endpoint cannot
+        tell (permission missing, API not implemented)."""
+        found = {value: [] for value in values}
         try:
-            for chunk in _chunks(eni_ids, MAX_FILTER_VALUES):
-                result = _paginate(
-                    self.client("ec2"), operation, Filters=[{"Name": "network-interface-id", "Values": chunk}]
-                )
+            for chunk in _chunks(_unique(values), MAX_FILTER_VALUES):
+                result = _paginate(self.client("ec2"), operation, Filters=[{"Name": filter_name, "Values": chunk}])
                 for item in result.get(result_key, []):
-                    if item.get("NetworkInterfaceId") in found:
-                        found[item["NetworkInterfaceId"]].append(item)
+                    if item.get(key) in found:
+                        found[item[key]].append(item)
         except ClientError as exc:
             if _error_code(exc) not in UNKNOWN_ERROR_CODES:
                 raise
@@ -404,30 +406,51 @@ class EniResolver:
             return None
         return found
 
+    def _own_target_ids(self, target, targets_by_eni):
+        """The tmt- ids of the given target: given, found by its ENI in targets_by_eni (no
+        extra call), or looked up by NLB ARN (one call)."""
+        tmt_ids = set(target["tmt_ids"])
+        if targets_by_eni is not None:
+            for eni_id in target["eni_ids"]:
+                tmt_ids.update(t["TrafficMirrorTargetId"] for t in targets_by_eni.get(eni_id, []))
+        if target["nlb_arns"] and not target["tmt_ids"]:
+            by_nlb = self._mirror_lookup(
+                "describe_traffic_mirror_targets", "TrafficMirrorTargets", "network-load-balancer-arn",
+                "NetworkLoadBalancerArn", sorted(target["nlb_arns"]),
+            )
+            for items in (by_nlb or {}).values():
+                tmt_ids.update(t["TrafficMirrorTargetId"] for t in items)
+        return tmt_ids
+
     # ---- target -----------------------------------------------------------------------
 
     def target_markers(self, target, lb_descs):
-        """(eni_ids, descriptions, tmt_ids) that identify the target: its ENIs by id or by
-        load balancer description, and the traffic mirror target id when one was given."""
+        """What identifies the target: its ENI ids, its load balancer's ENI description, its
+        traffic mirror target id (when given) and its NLB ARN."""
+        markers = {"eni_ids": set(), "descs": set(), "tmt_ids": set(), "nlb_arns": set()}
         if not target:
-            return set(), set(), set()
+            return markers
         if ENI_ID_RE.match(target):
-            return {target}, set(), set()
+            markers["eni_ids"].add(target)
+            return markers
         if TMT_ID_RE.match(target):
             result = _paginate(self.client("ec2"), "describe_traffic_mirror_targets", TrafficMirrorTargetIds=[target])
             targets = result.get("TrafficMirrorTargets", [])
             if not targets:
                 raise ResolveError(f"target {target!r}: no such traffic mirror target")
-            found = targets[0]
-            if found.get("NetworkInterfaceId"):
-                return {found["NetworkInterfaceId"]}, set(), {target}
-            if found.get("NetworkLoadBalancerArn"):
-                return set(), {lb_description(found["NetworkLoadBalancerArn"])}, {target}
-            return set(), set(), {target}  # a Gateway Load Balancer endpoint: its ENIs are never type 'interface'
+            markers["tmt_ids"].add(target)
+            if targets[0].get("NetworkInterfaceId"):
+                markers["eni_ids"].add(targets[0]["NetworkInterfaceId"])
+            if targets[0].get("NetworkLoadBalancerArn"):
+                markers["descs"].add(lb_description(targets[0]["NetworkLoadBalancerArn"]))
+            # A Gateway Load Balancer endpoint: its ENIs are never of type 'interface'.
+            return markers
         desc = lb_descs.get(target)
         if desc is None:
             raise ResolveError(f"target {target!r}: no such load balancer (give an ENI id, tmt- id, NLB name or ARN)")
-        return set(), {desc}, set()
+        markers["descs"].add(desc)
+        markers["nlb_arns"].add(self.lb_arns[target])
+        return markers
 
     # ---- the whole resolution ---------------------------------------------------------
 
@@ -454,7 +477,7 @@ class EniResolver:
         self._resolve_lb_enis(by_kind.get("load_balancer", []), lb_descs)
         self._resolve_id_enis()
         self._check_empty(params.get("allow_empty", False))
-        return self._results(*markers)
+        return self._results(markers)
 
     def _resolve_lb_enis(self, requests, lb_descs):
         descs = [lb_descs[r.value] for r in requests if lb_descs.get(r.value)]
@@ -490,14 +513,24 @@ class EniResolver:
                 raise ResolveError(message + " (set allow_empty=true to accept this)")
             self.warnings.append(message)
 
-    def _results(self, target_ids, target_descs, target_tmt_ids):
+    def _results(self, target):
         seen = {}
         for request in self.requests:
             for eni_id in request.eni_ids:
                 seen.setdefault(eni_id, request.label)
         eni_ids = list(seen)
-        sessions = self._per_eni_lookup("describe_traffic_mirror_sessions", "TrafficMirrorSessions", eni_ids) if eni_ids else {}
-        targets = self._per_eni_lookup("describe_traffic_mirror_targets", "TrafficMirrorTargets", eni_ids) if eni_ids else {}
+        if not eni_ids:
+            return []
+        sessions = self._mirror_lookup(
+            "describe_traffic_mirror_sessions", "TrafficMirrorSessions", "network-interface-id", "NetworkInterfaceId",
+            eni_ids,
+        )
+        # The target's own ENI rides along in the same call, to learn its tmt- id.
+        targets = self._mirror_lookup(
+            "describe_traffic_mirror_targets", "TrafficMirrorTargets", "network-interface-id", "NetworkInterfaceId",
+            eni_ids + sorted(target["eni_ids"] - set(eni_ids)),
+        )
+        own_target_ids = self._own_target_ids(target, targets)
         results = []
         for eni_id, label in seen.items():
             eni = self.enis[eni_id]
@@ -507,11 +540,11 @@ class EniResolver:
                     eni,
                     source=label,
                     instance_type=self.instance_types.get(instance_id) if instance_id else None,
-                    is_target=eni_id in target_ids or eni.get("Description") in target_descs,
+                    is_target=eni_id in target["eni_ids"] or eni.get("Description") in target["descs"],
                     # Sessions to the given target are the ones a re-run updates in place:
                     # they do not use up the quota for this experiment.
                     sessions=None if sessions is None else [
-                        s for s in sessions[eni_id] if s.get("TrafficMirrorTargetId") not in target_tmt_ids
+                        s for s in sessions[eni_id] if s.get("TrafficMirrorTargetId") not in own_target_ids
                     ],
                     mirror_targets=None if targets is None else targets[eni_id],
                 )

@@ -21,8 +21,7 @@ description:
     target); its interface type is not C(interface); it is attached to an instance of a type
     AWS documents as unsupported (the list lives in C(module_utils/mirror_support.py), with the
     date of the AWS page it was read from); or it already carries 3 traffic mirror sessions
-    (sessions to the O(target), when it is given as a C(tmt-) id, are not counted: a re-run
-    updates them in place)."
+    (sessions to the O(target) are not counted: a re-run updates them in place)."
   - Requester-managed ENIs of load balancers and Fargate tasks, whose support AWS documents
     inconsistently, are returned with RV(network_interfaces[].mirror_source=true) and a
     RV(network_interfaces[].warning).

@@ -156,9 +156,10 @@ class World:
             "TrafficMirrorTargetId"
         ]
 
-    def sessions(self, source_eni, count, target_eni=None, first=1):
-        """`count` sessions from source_eni to a new target (numbers first, first+1, ...)."""
-        target = self.mirror_target(target_eni or self.eni("capture target"))
+    def sessions(self, source_eni, count, target_eni=None, first=1, target_id=None):
+        """`count` sessions from source_eni to target_id, or to a new target on target_eni or a
+        new ENI (session numbers first, first+1, ...). Returns the target id."""
+        target = target_id or self.mirror_target(target_eni or self.eni("capture target"))
         mirror_filter = self.ec2.create_traffic_mirror_filter()["TrafficMirrorFilter"]["TrafficMirrorFilterId"]
         for number in range(first, first + count):
             self.ec2.create_traffic_mirror_session(

@@ -223,13 +223,24 @@ def test_three_sessions_rule(world, existing, ok):
         assert "already carries 3 traffic mirror sessions to other targets" in entry["reason"]
 
 
-def test_sessions_to_the_given_target_do_not_count(world):
+@pytest.mark.parametrize("given_as", ["tmt", "eni", "nlb"])
+def test_sessions_to_the_given_target_do_not_count(world, given_as):
     """A re-run of the deployment updates its own session; only sessions to other targets
-    use up the quota of 3."""
+    use up the quota of 3, whichever way the target is given."""
     source = world.eni("source")
-    ours = world.sessions(source, 1)
+    if given_as == "nlb":
+        nlb_arn, _ = world.load_balancer("capture", lb_type="network")
+        ours = world.ec2.create_traffic_mirror_target(NetworkLoadBalancerArn=nlb_arn)["TrafficMirrorTarget"][
+            "TrafficMirrorTargetId"
+        ]
+        world.sessions(source, 1, target_id=ours)
+        target = "capture"
+    else:
+        target_eni = world.eni("capture eni")
+        ours = world.sessions(source, 1, target_eni=target_eni)
+        target = ours if given_as == "tmt" else target_eni
     world.sessions(source, 2, first=2)
-    (entry,), _ = resolve(world, network_interfaces=[source], target=ours)
+    (entry,), _ = resolve(world, network_interfaces=[source], target=target)
     assert entry["mirror_source"] is True, entry["reason"]
     other = world.sessions(world.eni("other source"), 1)
     (entry,), _ = resolve(world, network_interfaces=[source], target=other)
