@@ -185,7 +185,10 @@ class EniResolver:
 
     def build_requests(self, params):
         for index, name in enumerate(params.get("load_balancers") or []):
-            self.requests.append(Request("load_balancer", f"load_balancers[{index}] {name!r}", name))
+            label = f"load_balancers[{index}] {name!r}"
+            if name.startswith("arn:") and not LB_ARN_RE.match(name):
+                raise ResolveError(f"{label}: not a load balancer ARN (arn:aws:elasticloadbalancing:...:loadbalancer/app|net|gwy/...)")
+            self.requests.append(Request("load_balancer", label, name))
         for index, item in enumerate(params.get("instances") or []):
             label = f"instances[{index}] {item!r}"
             self.requests.append(Request("instance", label, normalize_instance(label, item)))
@@ -463,6 +466,8 @@ class EniResolver:
         target = params.get("target")
         lb_inputs = [r.value for r in by_kind.get("load_balancer", [])]
         if target and not (ENI_ID_RE.match(target) or TMT_ID_RE.match(target)):
+            if target.startswith("arn:") and not LB_ARN_RE.match(target):
+                raise ResolveError(f"target {target!r}: not a load balancer ARN")
             lb_inputs.append(target)
         lb_descs = self.lb_descriptions(_unique(lb_inputs)) if lb_inputs else {}
         markers = self.target_markers(target, lb_descs)

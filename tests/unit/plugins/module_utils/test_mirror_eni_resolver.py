@@ -317,6 +317,8 @@ def test_throttling_is_retried(world, monkeypatch):
         ({"stacks": [{"name": "nostack", "output": "Out"}]}, "stacks[0] 'nostack' output 'Out' resolved to no ENI: stack does not exist"),
         ({"instances": [{"name": "web"}]}, "instances[0] {'name': 'web'}: must be an instance id or a dict"),
         ({"network_interfaces": ["eni-0123456789abcdef0"], "target": "nolb"}, "target 'nolb': no such load balancer"),
+        ({"load_balancers": ["arn:aws:ec2:us-east-1:123456789012:instance/i-1"]}, "load_balancers[0] 'arn:aws:ec2:us-east-1:123456789012:instance/i-1': not a load balancer ARN"),
+        ({"load_balancers": ["arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/gone/0123456789abcdef"]}, "resolved to no ENI: no ENI has the description 'ELB app/gone/0123456789abcdef'"),
     ],
 )
 def test_failures_name_the_input(world, params, message):
