@@ -10,14 +10,13 @@ own experiment model code, and each rendering is linted. Zero errors and zero wa
 import json
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import jinja2
 import pytest
 from cfnlint.decode import cfn_yaml
 
-from conftest import ROOT
+from conftest import ROOT, ansible_env
 
 FILES = ROOT / "roles" / "stacks" / "files"
 TEMPLATES = ROOT / "roles" / "stacks" / "templates"
@@ -86,18 +85,31 @@ STATIC_CASES = {
 }
 
 
-def render_with_ansible(variables):
-    """Render mirroring.yml.j2 through ansible.builtin.template, as the role does."""
-    from ansible.parsing.dataloader import DataLoader
-    from ansible.plugins.loader import init_plugin_loader, lookup_loader
-    from ansible.template import Templar
+RENDER_WITH_ANSIBLE = """
+import json, sys
+from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import init_plugin_loader, lookup_loader
+from ansible.template import Templar
 
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="AnsibleCollectionFinder has already been configured")
-        init_plugin_loader()
-    loader = DataLoader()
-    lookup = lookup_loader.get("ansible.builtin.template", loader=loader, templar=Templar(loader=loader))
-    return str(lookup.run([str(MIRRORING)], variables=dict(variables))[0])
+init_plugin_loader()
+loader = DataLoader()
+lookup = lookup_loader.get("ansible.builtin.template", loader=loader, templar=Templar(loader=loader))
+path, cases = sys.argv[1], json.load(sys.stdin)
+json.dump({name: str(lookup.run([path], variables=v)[0]) for name, v in cases.items()}, sys.stdout)
+"""
+
+
+def render_with_ansible(cases):
+    """Render mirroring.yml.j2 through ansible.builtin.template, as the role does.
+
+    In a child process, so that Ansible's plugin loader state stays out of the test session.
+    """
+    proc = subprocess.run(
+        [sys.executable, "-c", RENDER_WITH_ANSIBLE, str(MIRRORING)], input=json.dumps(cases),
+        env=ansible_env(), capture_output=True, text=True, check=False, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
 
 
 def render_with_jinja2(variables):
@@ -133,10 +145,11 @@ def cfn_lint_result(proc):
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     out = tmp_path_factory.mktemp("stacks-mirroring")
+    texts = render_with_ansible({case: mirroring_vars(case) for case in MIRRORING_CASES})
     paths = {}
-    for case in MIRRORING_CASES:
+    for case, text in texts.items():
         paths[case] = out / f"mirroring-{case}.yml"
-        paths[case].write_text(render_with_ansible(mirroring_vars(case)))
+        paths[case].write_text(text)
     return paths
 
 
