@@ -4,11 +4,10 @@ amazon.aws.cloudformation, and what they create, checked with boto3.
 moto 5.2.5 emulates only part of what these templates declare (docs/stacks.md lists it): its
 CloudFormation models ignore AWS::EC2::Instance LaunchTemplate and NetworkInterfaces,
 AWS::EC2::SecurityGroup SecurityGroupEgress, AWS::IAM::Role ManagedPolicyArns,
-AWS::EC2::NetworkInterface GroupSet and Tags, ECS
-service network and load balancer settings, ECS task definition launch type, network mode,
-CPU and execution role, S3 bucket properties other than encryption and
-tags, load balancer Type and attributes, and have no AWS::S3::BucketPolicy or
-AWS::EC2::TrafficMirror* at all. Those parts are checked on the template itself
+AWS::EC2::NetworkInterface GroupSet and Tags, the ECS service's network and load balancer
+settings, the ECS task definition's launch type, network mode, CPU and execution role, S3
+bucket properties other than encryption and tags, the load balancer's Type and attributes,
+and have no AWS::S3::BucketPolicy or AWS::EC2::TrafficMirrorTarget/Filter/FilterRule/Session. Those parts are checked on the template itself
 (tests/lint/test_cfn_lint.py), and where moto stores them (the launch template) on what moto
 created; nothing here pretends moto applied what it did not.
 """
