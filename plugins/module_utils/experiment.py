@@ -382,3 +382,31 @@ def build_experiment(values):
         "https": https,
         "certificate_arn": certificate_arn or "",
     }, []
+
+
+def _edit_distance(a, b):
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def misspelled_variables(names):
+    """Warnings for defined variable names that look like a misspelled model variable.
+
+    Other mirrorlab_* variables exist (playbook options such as mirrorlab_keep_captures, host
+    variables such as mirrorlab_deployment_tag), so only names within two typing mistakes of a
+    model variable are reported, and only as warnings.
+    """
+    known = [PREFIX + key for key in DEFAULTS]
+    warnings = []
+    for name in sorted(set(names or [])):
+        if name in known:
+            continue
+        close = sorted((_edit_distance(name, k), k) for k in known)
+        if close and close[0][0] <= 2:
+            warnings.append("%s is not a variable of the experiment model and is ignored; did you mean %s?" % (name, close[0][1]))
+    return warnings

@@ -90,6 +90,14 @@ options:
     description: ACM certificate for the HTTPS listener (C(mirrorlab_certificate_arn)); empty = self-signed.
     type: str
     default: ""
+  variable_names:
+    description:
+      - Names of the C(mirrorlab_*) variables defined in the play (the role passes them). A name
+        that looks like a misspelled model variable (C(mirrorlab_filters)) gets a warning, as it
+        would otherwise be silently ignored.
+    type: list
+    elements: str
+    default: []
 notes:
   - Supports check mode; never changes anything.
 seealso:
@@ -158,7 +166,11 @@ import copy
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mirrorlab.vpc.plugins.module_utils.experiment import DEFAULTS, build_experiment
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.experiment import (
+    DEFAULTS,
+    build_experiment,
+    misspelled_variables,
+)
 
 
 def argument_spec():
@@ -184,7 +196,11 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    spec = argument_spec()
+    spec["variable_names"] = {"type": "list", "elements": "str", "default": []}
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    for warning in misspelled_variables(module.params["variable_names"]):
+        module.warn(warning)
     values = dict((name, module.params[name]) for name in argument_spec())
     experiment, errors = build_experiment(values)
     if errors:

@@ -4,7 +4,11 @@ import copy
 
 import pytest
 
-from ansible_collections.mirrorlab.vpc.plugins.module_utils.experiment import DEFAULTS, build_experiment
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.experiment import (
+    DEFAULTS,
+    build_experiment,
+    misspelled_variables,
+)
 
 
 def R(**kw):
@@ -212,3 +216,12 @@ def test_good_aws_model():
 def test_ten_rules_are_the_limit():
     experiment, errors = build_experiment(rules(*[R(number=n) for n in range(1, 11)]))
     assert errors == [] and len(experiment["filter"]["rules"]) == 10
+
+
+def test_misspelled_variables():
+    warnings = misspelled_variables(["mirrorlab_filters", "mirrorlab_sesion", "mirrorlab_deployment_tag",
+                                     "mirrorlab_keep_captures", "mirrorlab_filter", "mirrorlab_controller"])
+    assert warnings == [
+        "mirrorlab_filters is not a variable of the experiment model and is ignored; did you mean mirrorlab_filter?",
+        "mirrorlab_sesion is not a variable of the experiment model and is ignored; did you mean mirrorlab_session?",
+    ]

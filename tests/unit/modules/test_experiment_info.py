@@ -65,7 +65,7 @@ def test_failure_lists_every_problem(capsys):
 
 def test_documentation_defaults_match_the_argument_spec():
     doc = yaml.safe_load(experiment_info.DOCUMENTATION)
-    spec = experiment_info.argument_spec()
+    spec = dict(experiment_info.argument_spec(), variable_names={"type": "list", "default": []})
     assert set(doc["options"]) == set(spec)
     for name, option in doc["options"].items():
         assert option["type"] == spec[name]["type"], name
@@ -129,3 +129,16 @@ def test_role_argument_specs_document_every_variable():
     for name, option in options.items():
         assert option.get("description"), name
         assert option["type"] == experiment_info.argument_spec()[name[len("mirrorlab_"):]]["type"], name
+
+
+def test_misspelled_variable_is_warned_about(tmp_path):
+    play = tmp_path / "play.yml"
+    play.write_text(PLAY)
+    out = tmp_path / "experiment.json"
+    extra = {"out": str(out), "ansible_python_interpreter": sys.executable,
+             "mirrorlab_filters": {"preset": "alb_client"}, "mirrorlab_keep_captures": True}
+    proc = run(["ansible-playbook", "-i", "localhost,", "-c", "local", str(play), "-e", json.dumps(extra)], cwd=ROOT)
+    text = " ".join((proc.stdout + proc.stderr).split())
+    assert "mirrorlab_filters is not a variable of the experiment model and is ignored; did you mean mirrorlab_filter?" in text
+    assert "mirrorlab_keep_captures is not" not in text
+    assert json.loads(out.read_text())["filter"]["preset"] == "all_tcp"
