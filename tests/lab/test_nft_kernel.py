@@ -34,7 +34,7 @@ from ansible_collections.mirrorlab.vpc.plugins.module_utils import nft_mirror as
 from ansible_collections.mirrorlab.vpc.plugins.modules import lab_mirror_session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "module_utils"))
-from strategies import raw_rule_sets  # noqa: E402  (shared hypothesis strategies)
+from filter_strategies import raw_rule_sets  # noqa: E402  (shared hypothesis strategies)
 
 pytestmark = [
     pytest.mark.lab,
@@ -42,7 +42,7 @@ pytestmark = [
     pytest.mark.skipif(not (shutil.which("nft") and shutil.which("tcpdump")), reason="needs nft and tcpdump"),
 ]
 
-# Addresses from the hypothesis pools (strategies.py), so random rules often match them.
+# Addresses from the hypothesis pools (filter_strategies.py), so random rules often match them.
 SRC4, PEER4 = "10.0.1.7", "10.0.0.1"
 SRC6, PEER6 = "fd00::1:7", "fd00::1"
 SRC_DEV, PEER_DEV, VX_DEV, RX_DEV = "mlfks0", "mlfkr0", "mlfkvx0", "mlfkrx0"

@@ -12,7 +12,7 @@ from ansible_collections.mirrorlab.vpc.plugins.module_utils import filter_rules 
 from ansible_collections.mirrorlab.vpc.plugins.module_utils import nft_mirror as nm
 
 import nft_interp
-from strategies import packets, packets_near, raw_rule_sets
+from filter_strategies import packets, packets_near, raw_rule_sets
 
 SRC_DEV, VX_DEV, TABLE = "mlfsrc0", "mlfvx0", "mlf_prop"
 LOCAL, TARGET = "10.0.1.7", "10.0.0.1"
