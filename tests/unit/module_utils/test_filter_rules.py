@@ -153,3 +153,35 @@ def test_matching_rule_reports_the_deciding_rule():
     normalized, dummy = fr.normalize_rules([rule(number=7, action="reject"), rule(number=9)], "r")
     decided = fr.matching_rule(normalized, P("ingress", "1.1.1.1", "10.0.0.1", 6, 1, 80))
     assert decided["number"] == 7
+
+
+# --- properties of the normalization ------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+
+from filter_strategies import raw_rule_sets  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=raw_rule_sets())
+def test_valid_rule_sets_normalize_and_renormalize_identically(raw):
+    rules, errors = fr.normalize_rules(raw, "r")
+    assert errors == [] and len(rules) == len(raw)
+    again, errors = fr.normalize_rules(rules, "r")
+    assert errors == [] and again == rules
+    # sorted by direction (ingress first) then number
+    keys = [(fr.DIRECTIONS.index(r["direction"]), r["number"]) for r in rules]
+    assert keys == sorted(keys)
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=raw_rule_sets(max_rules=10))
+def test_a_duplicated_number_is_always_refused(raw):
+    if not raw:
+        return
+    duplicate = dict(raw[0])
+    dummy, errors = fr.normalize_rules(raw + [duplicate], "r")
+    paths = [e.path for e in errors]
+    assert "r[%d].number" % len(raw) in paths
+    if len(raw) == 10:
+        assert "r" in paths  # 11 rules: over the quota too
