@@ -22,7 +22,7 @@ description:
     restarted.
   - Needs root for C(ip netns exec).
 author:
-  - mirrorlab developers
+  - mirrorlab developers (@mirrorlab)
 options:
   name:
     description: The daemon's name; the pid file is C(<state_dir>/<name>.pid), the log C(<state_dir>/<name>.log).
@@ -102,7 +102,6 @@ import hashlib
 import json
 import os
 import signal
-import subprocess
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -182,34 +181,57 @@ def stop(record, timeout):
         pass
 
 
+def spawn(argv, cwd, logfile):
+    """Fork and exec argv in a new session (its own process group), detached from us: stdin
+    /dev/null, stdout and stderr appended to logfile, no other file descriptors. Returns the PID."""
+    log = os.open(logfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        try:
+            os.setsid()
+            os.chdir(cwd)
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.dup2(log, 1)
+            os.dup2(log, 2)
+            os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+            os.execvpe(argv[0], argv, DAEMON_ENV)
+        finally:
+            os._exit(127)
+    os.close(log)
+    return pid
+
+
+def exited(pid):
+    """The exit status of our child pid once it has ended, else None."""
+    done, status = os.waitpid(pid, os.WNOHANG)
+    return os.waitstatus_to_exitcode(status) if done else None
+
+
 def start(module, params, pidfile, logfile, fingerprint):
-    with open(logfile, "ab") as log:
-        proc = subprocess.Popen(
-            ["ip", "netns", "exec", params["netns"]] + params["command"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True, cwd=params["state_dir"], env=DAEMON_ENV,
-        )
+    pid = spawn(["ip", "netns", "exec", params["netns"]] + params["command"], params["state_dir"], logfile)
     # ip netns exec execs the command: the child's PID is the daemon's PID and group id.
-    record = {"pid": proc.pid, "start_time": None, "netns": params["netns"],
+    record = {"pid": pid, "start_time": None, "netns": params["netns"],
               "command": params["command"], "fingerprint": fingerprint}
     launched = time.monotonic()
     deadline = launched + params["timeout"]
     while record["start_time"] is None and time.monotonic() < deadline:
-        record["start_time"] = start_time(proc.pid)
+        record["start_time"] = start_time(pid)
     tmp = pidfile + ".tmp"
     with open(tmp, "w") as handle:
         json.dump(record, handle)
     os.replace(tmp, pidfile)
     while True:
-        if proc.poll() is not None:
+        status = exited(pid)
+        if status is not None:
             os.unlink(pidfile)
-            module.fail_json(msg=f"{params['name']} exited with status {proc.returncode} at start",
+            module.fail_json(msg=f"{params['name']} exited with status {status} at start",
                              log=logfile, log_tail=log_tail(logfile))
         if params["listen_port"] is None:
             # No readiness probe: a daemon that survives its first half second is up.
             if time.monotonic() - launched >= min(0.5, params["timeout"]):
                 return record
-        elif listening(proc.pid, params["listen_port"]):
+        elif listening(pid, params["listen_port"]):
             return record
         if time.monotonic() > deadline:
             stop(record, 2)
@@ -255,7 +277,8 @@ def main():
 
     if params["netns"] and not os.path.exists(os.path.join("/run/netns", params["netns"])):
         if module.check_mode:
-            module.exit_json(**dict(result, changed=True))
+            result["changed"] = True
+            module.exit_json(**result)
         module.fail_json(msg=f"network namespace {params['netns']!r} does not exist")
     fingerprint = hashlib.sha256(json.dumps(
         [params["netns"], params["command"], params["fingerprint"]]).encode()).hexdigest()

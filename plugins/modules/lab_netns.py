@@ -22,7 +22,7 @@ description:
     the root namespace. It works from any partial state and is a no-op when nothing is left.
   - Needs root and C(ip) from iproute2.
 author:
-  - mirrorlab developers
+  - mirrorlab developers (@mirrorlab)
 options:
   state:
     description: Whether the topology should exist.

@@ -32,7 +32,7 @@ description:
     interface. V(instance) and any
     other id fail: the lab has no such source. Several sources on one interface give one session."
 author:
-  - mirrorlab developers
+  - mirrorlab developers (@mirrorlab)
 options:
   deployment:
     description: The deployment name (C(experiment.deployment)).
