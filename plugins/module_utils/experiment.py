@@ -130,13 +130,6 @@ def _bool(errors, path, value):
     return None
 
 
-def _string(errors, path, value):
-    if not isinstance(value, str):
-        errors.add(path, "must be a string, got %r" % (value,))
-        return None
-    return value
-
-
 def check_deployment(errors, value):
     if not isinstance(value, str) or not DEPLOYMENT_RE.match(value) or value.endswith("-"):
         errors.add(
