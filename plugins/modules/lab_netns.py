@@ -20,7 +20,7 @@ description:
   - With O(state=absent) it ends the processes still running in each namespace (by PID, from
     C(ip netns pids)), deletes the namespaces, and deletes any link of the given names left in
     the root namespace. It works from any partial state and is a no-op when nothing is left.
-  - Needs root and C(ip) from iproute2.
+  - Needs root, C(ip) from iproute2, and C(ethtool) when O(veths[].offloads=false).
 author:
   - mirrorlab developers (@mirrorlab)
 options:
@@ -113,6 +113,13 @@ options:
       peer_master:
         description: A bridge in O(veths[].peer_netns) the other end is a port of.
         type: str
+      offloads:
+        description:
+          - With V(false), TCP segmentation, generic segmentation and generic receive offload
+            are turned off on both ends (C(ethtool -K)), so that the packets on the link are
+            wire-sized (at most the MTU), as on a real network, instead of 64 KB GSO packets.
+        type: bool
+        default: true
   stop_timeout:
     description: With O(state=absent), seconds to wait after SIGTERM before SIGKILL.
     type: float
@@ -166,6 +173,9 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 NETNS_DIR = "/run/netns"
+# ethtool -k name -> ethtool -K keyword
+OFFLOADS = {"tcp-segmentation-offload": "tso", "generic-segmentation-offload": "gso",
+            "generic-receive-offload": "gro"}
 
 
 class Netns:
@@ -205,6 +215,18 @@ class Netns:
         rc, out = self.run(["ip", "netns", "exec", ns, "sysctl", "-n", key], check=False)
         return out.strip() if rc == 0 else None
 
+    def offloads_on(self, ns, dev):
+        """The names of the offloads OFFLOADS that are on for dev in ns."""
+        rc, out = self.run(["ip", "netns", "exec", ns, "ethtool", "-k", dev], check=False)
+        if rc != 0:
+            return set(OFFLOADS)
+        on = set()
+        for line in out.splitlines():
+            name, _, value = line.partition(":")
+            if name.strip() in OFFLOADS and value.split() and value.split()[0] == "on":
+                on.add(name.strip())
+        return on
+
     def routes(self, ns):
         rc, out = self.run(["ip", "-n", ns, "-j", "-4", "route", "show", "table", "main"], check=False)
         return json.loads(out or "[]") if rc == 0 else []
@@ -230,6 +252,15 @@ def veth_paired(link, plink):
 def ensure_link_up(net, ns, name, link):
     if link is None or "UP" not in link.get("flags", []):
         net.change(["ip", "-n", ns, "link", "set", name, "up"])
+
+
+def ensure_offloads_off(net, ns, name, link):
+    on = set(OFFLOADS) if link is None else net.offloads_on(ns, name)
+    if on:
+        args = ["ip", "netns", "exec", ns, "ethtool", "-K", name]
+        for offload in sorted(on):
+            args += [OFFLOADS[offload], "off"]
+        net.change(args)
 
 
 def ensure_addresses(net, ns, name, link, wanted):
@@ -290,6 +321,9 @@ def present(net, params):
             net.change(["ip", "-n", pns, "link", "set", peer, "master", veth["peer_master"]])
         ensure_addresses(net, ns, name, link, veth["addresses"])
         ensure_addresses(net, pns, peer, plink, veth["peer_addresses"])
+        if not veth["offloads"]:
+            ensure_offloads_off(net, ns, name, link)
+            ensure_offloads_off(net, pns, peer, plink)
         ensure_link_up(net, pns, peer, plink)
         ensure_link_up(net, ns, name, link)
     for ns in namespaces:
@@ -358,6 +392,7 @@ def main():
                 peer_netns=dict(type="str", required=True),
                 peer_addresses=dict(type="list", elements="str", default=[]),
                 peer_master=dict(type="str"),
+                offloads=dict(type="bool", default=True),
             )),
             stop_timeout=dict(type="float", default=5),
         ),

@@ -126,7 +126,8 @@ lab:
     topology:
       description:
         - The lab network as the options C(namespaces), C(bridges) and C(veths) of
-          M(mirrorlab.vpc.lab_netns) (IPv6 off in every namespace, forwarding on in the router).
+          M(mirrorlab.vpc.lab_netns) (IPv6 off in every namespace, forwarding on in the router,
+          segmentation and receive offloads off on every link so packets are wire-sized).
       type: dict
     sessions:
       description: One mirror session per distinct source interface.
@@ -209,7 +210,8 @@ def topology(nodes):
         namespaces.append({"name": info["netns"], "sysctls": dict(no_ipv6),
                            "routes": [{"dest": "default", "via": info["gateway"]}]})
         veth = {"name": info["interface"], "netns": info["netns"],
-                "addresses": [f"{info['address']}/{info['prefixlen']}"], "peer_netns": router["netns"]}
+                "addresses": [f"{info['address']}/{info['prefixlen']}"], "peer_netns": router["netns"],
+                "offloads": False}
         if node == "client":
             veth.update(peer=router["inet_interface"], peer_master=None,
                         peer_addresses=[f"{router['inet_address']}/{info['prefixlen']}"])
