@@ -45,7 +45,7 @@ pytestmark = [
 # Addresses from the hypothesis pools (filter_strategies.py), so random rules often match them.
 SRC4, PEER4 = "10.0.1.7", "10.0.0.1"
 SRC6, PEER6 = "fd00::1:7", "fd00::1"
-SRC_DEV, PEER_DEV, VX_DEV, RX_DEV = "mlfks0", "mlfkr0", "mlfkvx0", "mlfkrx0"
+SRC_DEV, PEER_DEV, VX_DEV, RX_DEV, RX6_DEV = "mlfks0", "mlfkr0", "mlfkvx0", "mlfkrx0", "mlfkrx6"
 VNI = 6789
 TABLE = "mlf_kernel"
 SERVER_PORT, CLOSED_PORT = 8080, 81
@@ -146,6 +146,11 @@ def lab(tmp_path_factory):
         sh("ip", "-n", peer, "link", "add", RX_DEV, "type", "vxlan", "id", str(VNI), "dstport", "4789", "nolearning")
         in_ns(peer, "sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % RX_DEV)
         sh("ip", "-n", peer, "link", "set", RX_DEV, "arp", "off", "up")
+        # And one listening on IPv6 (a VXLAN device opens an IPv6 socket only with a v6 address).
+        sh("ip", "-n", peer, "link", "add", RX6_DEV, "type", "vxlan", "id", str(VNI), "local", PEER6, "dstport", "4789",
+           "nolearning")
+        in_ns(peer, "sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % RX6_DEV)
+        sh("ip", "-n", peer, "link", "set", RX6_DEV, "arp", "off", "up")
         server = subprocess.Popen(["ip", "netns", "exec", peer, sys.executable, "-c", SERVER, str(SERVER_PORT)],
                                   stdout=subprocess.PIPE, text=True)
         assert server.stdout.readline().strip() == "ready"
@@ -181,8 +186,8 @@ def ensure_session_devices(lab):
 # --- end to end ------------------------------------------------------------------------
 
 
-def run_session(lab, rules, state="present"):
-    args = {"state": state, "netns": lab["src"], "source_device": SRC_DEV, "local_ip": SRC4, "target_ip": PEER4,
+def run_session(lab, rules, state="present", local=SRC4, target=PEER4):
+    args = {"state": state, "netns": lab["src"], "source_device": SRC_DEV, "local_ip": local, "target_ip": target,
             "vni": VNI, "vxlan_device": VX_DEV, "table": TABLE, "rules": rules}
     with patch_module_args(args):
         with pytest.raises(SystemExit) as exit_info:
@@ -252,12 +257,16 @@ def parse_frame(frame):
     return src_mac, pkt, (src, dst, proto, sport, dport, bytes(l4))
 
 
-def observe(lab, rules, name):
-    """Run the traffic with ``rules`` loaded; return (expected keys, received keys, source count)."""
-    run_session(lab, rules)
+def observe(lab, rules, name, underlay=4):
+    """Run the traffic with ``rules`` loaded; return (expected keys, received keys, source count).
+
+    ``underlay``: the IP family of the VXLAN packets (4 as on AWS, or 6).
+    """
+    local, target = (SRC4, PEER4) if underlay == 4 else (SRC6, PEER6)
+    run_session(lab, rules, local=local, target=target)
     time.sleep(0.2)
     work = lab["work"]
-    rx = Capture(lab["peer"], RX_DEV, work / ("%s-rx.pcap" % name))
+    rx = Capture(lab["peer"], RX_DEV if underlay == 4 else RX6_DEV, work / ("%s-rx.pcap" % name))
     src = Capture(lab["src"], SRC_DEV, work / ("%s-src.pcap" % name))
     in_ns(lab["src"], sys.executable, "-c", TRAFFIC, PEER4, PEER6, str(SERVER_PORT), str(CLOSED_PORT), timeout=60)
     time.sleep(0.3)
@@ -272,7 +281,7 @@ def observe(lab, rules, name):
             continue
         mac, pkt, key = parsed
         pkt["direction"] = "egress" if mac == lab["src_mac"] else "ingress"
-        if pkt["direction"] == "egress" and (pkt["src"], pkt["dst"], pkt["protocol"], pkt["dport"]) == (SRC4, PEER4, 17, 4789):
+        if pkt["direction"] == "egress" and (pkt["src"], pkt["dst"], pkt["protocol"], pkt["dport"]) == (local, target, 17, 4789):
             continue  # the mirror's own VXLAN packets
         seen += 1
         if fr.is_mirrored(rules, pkt):
@@ -334,6 +343,18 @@ def test_kernel_agrees_on_random_rule_sets(lab, raw):
     assert not errors
     expected, received, dummy = observe(lab, rules, "random")
     assert expected == received, (rules, expected - received, received - expected)
+
+
+def test_ipv6_underlay(lab):
+    """A session whose VXLAN packets travel over IPv6 (the lab's option; AWS uses IPv4)."""
+    rules, errors = fr.normalize_rules(RULE_SETS["everything_v4_v6"], "rules")
+    assert not errors
+    try:
+        expected, received, seen = observe(lab, rules, "underlay6", underlay=6)
+    finally:
+        run_session(lab, [], state="absent")
+    assert sum(expected.values()) == seen >= 30
+    assert received == expected
 
 
 def test_session_removed_cleanly(lab):
