@@ -142,3 +142,34 @@ def test_misspelled_variable_is_warned_about(tmp_path):
     assert "mirrorlab_filters is not a variable of the experiment model and is ignored; did you mean mirrorlab_filter?" in text
     assert "mirrorlab_keep_captures is not" not in text
     assert json.loads(out.read_text())["filter"]["preset"] == "all_tcp"
+
+
+MULTI_HOST_PLAY = """
+- name: Every host of the play gets the fact; the module runs once, on the controller
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Include the experiment role
+      ansible.builtin.include_role:
+        name: mirrorlab.vpc.experiment
+    - name: Write each host's fact out
+      ansible.builtin.copy:
+        content: "{{ experiment.session | to_json }}"
+        dest: "{{ out }}/{{ inventory_hostname }}.json"
+        mode: "0600"
+      delegate_to: localhost
+"""
+
+
+def test_role_in_a_play_over_several_hosts(tmp_path):
+    play = tmp_path / "play.yml"
+    play.write_text(MULTI_HOST_PLAY)
+    extra = {"out": str(tmp_path), "ansible_python_interpreter": sys.executable, "ansible_connection": "local",
+             "mirrorlab_session": {"vni": 99}}
+    proc = run(["ansible-playbook", "-i", "mlf-host-a,mlf-host-b,", str(play), "-e", json.dumps(extra), "-v"], cwd=ROOT)
+    for host in ("mlf-host-a", "mlf-host-b"):
+        assert json.loads((tmp_path / (host + ".json")).read_text())["vni"] == 99
+    # run_once: one validation for the whole play
+    assert proc.stdout.count("TASK [mirrorlab.vpc.experiment : Validate the experiment model]") == 1
+    assert proc.stdout.count("ok: [mlf-host-a -> localhost]") >= 1
+    assert "ok: [mlf-host-b -> localhost]" not in proc.stdout.split("TASK [mirrorlab.vpc.experiment : Publish")[0]
