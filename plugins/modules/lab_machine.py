@@ -17,7 +17,7 @@ description:
   - Runs a lab machine (real systemd as PID 1) with C(systemd-nspawn -b) in an existing network
     namespace, on an overlay of a read-only root file system (see M(mirrorlab.vpc.lab_rootfs)),
     so the machine's own changes persist across restarts and reboots until it is removed.
-  - The host's PID 1 need not be systemd: the machine is kept by a small supervisor process of
+  - The host's PID 1 need not be systemd. The machine is kept by a small supervisor process of
     its own that starts C(systemd-nspawn) again when the machine reboots (nspawn exits with
     status 133) and stops when it powers off.
   - Returns the PID of the machine's systemd, which is what C(community.docker.nsenter) needs
