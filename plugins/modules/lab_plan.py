@@ -57,6 +57,12 @@ options:
     description: Directory under which the deployment's state directory C(ml-<deployment>) lives.
     type: path
     default: /run
+  machine_root:
+    description:
+      - Directory under which the capture machine's directory C(ml-<deployment>/machine) lives
+        (its overlay, with the pcap files). On disk by default, as the pcaps can be large.
+    type: path
+    default: /var/lib/mirrorlab
 seealso:
   - module: mirrorlab.vpc.lab_netns
   - module: mirrorlab.vpc.lab_daemon
@@ -101,6 +107,14 @@ lab:
       description: The capture machine's name.
       type: str
       sample: ml-mirrorlab-target
+    machine_base:
+      description: The deployment's directory under O(machine_root) (removed by the teardown).
+      type: str
+      sample: /var/lib/mirrorlab/ml-mirrorlab
+    machine_dir:
+      description: The capture machine's state directory (overlay, console log).
+      type: str
+      sample: /var/lib/mirrorlab/ml-mirrorlab/machine
     vpc_cidr:
       description: The lab VPC CIDR.
       type: str
@@ -223,7 +237,8 @@ def topology(nodes):
     return {"namespaces": namespaces, "bridges": bridges, "veths": veths}
 
 
-def plan(deployment, vpc_cidr="10.0.0.0/16", internet_cidr="198.51.100.0/24", sources=None, state_root="/run"):
+def plan(deployment, vpc_cidr="10.0.0.0/16", internet_cidr="198.51.100.0/24", sources=None, state_root="/run",
+         machine_root="/var/lib/mirrorlab"):
     if not deployment:
         raise PlanError("deployment: must not be empty")
     vpc = _network(vpc_cidr, "vpc_cidr", 16, 28)
@@ -286,6 +301,8 @@ def plan(deployment, vpc_cidr="10.0.0.0/16", internet_cidr="198.51.100.0/24", so
         "prefix": prefix,
         "state_dir": f"{state_root.rstrip('/')}/ml-{deployment}",
         "machine": ns["target"],
+        "machine_base": f"{machine_root.rstrip('/')}/ml-{deployment}",
+        "machine_dir": f"{machine_root.rstrip('/')}/ml-{deployment}/machine",
         "vpc_cidr": str(vpc),
         "internet_cidr": str(inet),
         "namespaces": ns,
@@ -304,6 +321,7 @@ def main():
             internet_cidr=dict(type="str", default="198.51.100.0/24"),
             sources=dict(type="list", elements="dict", default=[{"type": "sample_service"}]),
             state_root=dict(type="path", default="/run"),
+            machine_root=dict(type="path", default="/var/lib/mirrorlab"),
         ),
         supports_check_mode=True,
     )
