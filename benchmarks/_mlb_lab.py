@@ -1,18 +1,14 @@
-"""The throughput benchmark's lab: namespaces, links, the nspawn target, counters.
+"""The throughput benchmark's lab: namespaces, links, counters, the tools' statistics.
 
-Everything created here is named with the prefix ``mlb`` and removed again by ``Lab.close()``
-(namespaces, veth links, the overlay mount, the temporary directory, the nspawn machine).
-The mirror session itself (VXLAN sender + nftables ``dup``) and the capture role are applied
-with Ansible by capture_throughput.py, the lab's own way.
+Everything created here is named with the prefix ``mlb`` and removed again by ``Lab.close()``.
+The target machine (mirrorlab.vpc.lab_rootfs / lab_machine), the mirror session
+(mirrorlab.vpc.lab_mirror_session: VXLAN sender + nftables ``dup``) and the capture role are
+applied with Ansible by capture_throughput.py, the lab's own way.
 """
 
 import json
-import os
 import re
-import shutil
-import signal
 import subprocess
-import tempfile
 import time
 
 PREFIX = "mlb"
@@ -29,7 +25,6 @@ MACHINE = f"{PREFIX}-target"
 SRC_IP = "10.251.1.1"
 TGT_IP = "10.251.1.2"
 UNDERLAY_MTU = 9001        # as on AWS Nitro: a 1514-byte frame + 50 bytes of VXLAN fits
-ROOTFS_DEFAULT = "/var/cache/mirrorlab/rootfs-prebuilt-check"
 
 
 class CommandError(RuntimeError):
@@ -124,13 +119,8 @@ def capinfos_count(paths):
 class Lab:
     """Namespaces + links + the nspawn target machine, all named mlb-*."""
 
-    def __init__(self, rootfs=ROOTFS_DEFAULT, log=print):
-        self.rootfs = rootfs
-        self.log = log
-        self.tmp = None
-        self.merged = None
-        self.nspawn = None
-        self.pid = None  # the container's systemd (for nsenter)
+    def __init__(self):
+        self.pid = None  # the machine's systemd (for nsenter)
 
     # --- network -------------------------------------------------------------------------
     def leftovers(self):
@@ -166,37 +156,10 @@ class Lab:
         """TSO/GSO/GRO off: otherwise veth carries 64 KB GSO packets and rates mean nothing."""
         sh(in_ns(netns, "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off"), check=False)
 
-    # --- the target machine --------------------------------------------------------------
-    def boot_machine(self, timeout=90):
-        if not os.path.isdir(os.path.join(self.rootfs, "usr")):
-            raise CommandError(f"no Debian root file system at {self.rootfs} (--rootfs)")
-        self.tmp = tempfile.mkdtemp(prefix=f"{PREFIX}-bench-")
-        for sub in ("upper", "work", "merged"):
-            os.mkdir(os.path.join(self.tmp, sub))
-        self.merged = os.path.join(self.tmp, "merged")
-        sh(["mount", "-t", "overlay", f"{PREFIX}-rootfs", "-o",
-            f"lowerdir={self.rootfs},upperdir={self.tmp}/upper,workdir={self.tmp}/work", self.merged])
-        logf = open(os.path.join(self.tmp, "nspawn.log"), "wb")
-        self.nspawn = subprocess.Popen(
-            ["systemd-nspawn", "--quiet", "--keep-unit", "--register=no", "-b", "-D", self.merged, "-M", MACHINE,
-             f"--network-namespace-path=/run/netns/{NS_TGT}"],
-            stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while self.pid is None and time.monotonic() < deadline:
-            children = sh(["ps", "-o", "pid=", "--ppid", str(self.nspawn.pid)], check=False).split()
-            if children:
-                self.pid = int(children[0])
-            elif self.nspawn.poll() is not None:
-                raise CommandError(f"systemd-nspawn exited {self.nspawn.returncode}, see {self.tmp}/nspawn.log")
-            else:
-                time.sleep(0.2)
-        state = ""
-        while time.monotonic() < deadline:
-            state = sh(self.machine_cmd("systemctl", "is-system-running"), check=False).strip()
-            if state in ("running", "degraded"):
-                return state
-            time.sleep(0.5)
-        raise CommandError(f"the machine did not boot within {timeout}s (state {state!r})")
+    # --- the target machine (booted by mirrorlab.vpc.lab_machine) -----------------------------
+    def attach_machine(self, pid):
+        """The PID of the machine's systemd, as mirrorlab.vpc.lab_machine returned it."""
+        self.pid = int(pid)
 
     def machine_cmd(self, *argv):
         """argv run inside the target machine, as community.docker.nsenter runs it."""
@@ -208,26 +171,8 @@ class Lab:
 
     # --- cleanup ---------------------------------------------------------------------------
     def close(self):
-        errors = []
-        if self.nspawn is not None and self.nspawn.poll() is None:
-            # SIGTERM asks nspawn to shut the container down cleanly; SIGKILL after a grace period.
-            self.nspawn.send_signal(signal.SIGTERM)
-            try:
-                self.nspawn.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.nspawn.kill()
-                self.nspawn.wait(timeout=10)
-        if self.merged and os.path.ismount(self.merged):
-            try:
-                sh(["umount", self.merged])
-            except CommandError as exc:
-                sh(["umount", "-l", self.merged], check=False)
-                errors.append(str(exc))
-        if self.tmp and os.path.isdir(self.tmp):
-            shutil.rmtree(self.tmp, ignore_errors=True)
+        """Remove the namespaces (the machine is removed by its module before this)."""
         for ns in (NS_GEN, NS_SRC, NS_TGT):
             sh(["ip", "netns", "del", ns], check=False)
         left = self.leftovers()
-        if left:
-            errors.append(f"namespaces left: {left}")
-        return errors
+        return [f"namespaces left: {left}"] if left else []

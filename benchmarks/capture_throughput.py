@@ -155,7 +155,6 @@ class RoleService:
         self.dir = directory
         self.tool = tool
         self.invocation = None
-        self.known = set()
 
     def files(self):
         host_dir = self.m.machine_path(self.dir)
@@ -166,7 +165,10 @@ class RoleService:
         lab.sh(self.m.machine_cmd("systemctl", "stop", self.unit))
 
     def start(self, dev_index):
-        self.known = self.files()
+        # The machine is the benchmark's own: empty the capture directory so that every file
+        # in it at the end was written in this step, whatever the role's file names are.
+        for path in self.files():
+            os.unlink(path)
         before = lab.packet_sockets(lab.NS_TGT)
         lab.sh(self.m.machine_cmd("systemctl", "start", self.unit))
         self.invocation = lab.sh(self.m.machine_cmd("systemctl", "show", "-P", "InvocationID", self.unit)).strip()
@@ -187,7 +189,7 @@ class RoleService:
             if stats:
                 break
             time.sleep(0.1)
-        new = sorted(self.files() - self.known)
+        new = sorted(self.files())
         kept = lab.capinfos_count(new)
         for path in new:
             os.unlink(path)
@@ -235,12 +237,30 @@ class RawCapture:
 
 # --- Ansible -------------------------------------------------------------------------------------
 
-MIRROR_PLAY = """\
-- name: The benchmark's mirror session (the lab's nftables dup into VXLAN)
+LAB_PLAY = """\
+- name: The benchmark's target machine and mirror session, the lab's own way
   hosts: localhost
   connection: local
   gather_facts: false
   tasks:
+    - name: Debian 12 root file system (cached)
+      mirrorlab.vpc.lab_rootfs: {{}}
+      register: rootfs
+      when: not rootfs_path
+
+    - name: Boot the capture target in its namespace
+      mirrorlab.vpc.lab_machine:
+        name: {machine}
+        rootfs: "{{{{ rootfs_path or rootfs.path }}}}"
+        netns: {tgt_ns}
+        state_dir: {state_dir}
+      register: machine
+      # lab_machine 3e8ae04 can report a first boot as failed at once while the machine is
+      # still coming up; asking again waits for it (reported to the lead).
+      until: machine is succeeded
+      retries: 5
+      delay: 2
+
     - name: Mirror all TCP entering the source device to the target
       mirrorlab.vpc.lab_mirror_session:
         netns: {ns}
@@ -255,6 +275,32 @@ MIRROR_PLAY = """\
               source_cidr: 0.0.0.0/0, destination_cidr: 0.0.0.0/0}}
           - {{direction: egress, number: 100, action: accept, protocol: tcp,
               source_cidr: 0.0.0.0/0, destination_cidr: 0.0.0.0/0}}
+
+    - name: Hand the machine's PID to the benchmark
+      ansible.builtin.copy:
+        content: "{{{{ {{'pid': machine.pid, 'root': machine.root, 'rootfs': rootfs_path or rootfs.path}} | to_json }}}}"
+        dest: {facts}
+        mode: "0600"
+"""
+
+UNLAB_PLAY = """\
+- name: Remove the benchmark's target machine and mirror session
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Remove the machine and its state
+      mirrorlab.vpc.lab_machine:
+        name: {machine}
+        state: absent
+        state_dir: {state_dir}
+
+    - name: Remove the mirror session
+      mirrorlab.vpc.lab_mirror_session:
+        state: absent
+        netns: {ns}
+        vxlan_device: {vx}
+        table: {table}
 """
 
 ROLE_PLAY = """\
@@ -267,18 +313,23 @@ ROLE_PLAY = """\
 
 
 class Ansible:
-    def __init__(self, tmp, machine):
+    def __init__(self, tmp):
         self.tmp = tmp
-        self.m = machine
+        self.state_dir = os.path.join(tmp, "machine")
         self.inventory = os.path.join(tmp, "inventory.json")
-        with open(self.inventory, "w") as fh:
-            json.dump({"all": {"hosts": {lab.MACHINE: {
-                "ansible_connection": "community.docker.nsenter",
-                "ansible_nsenter_pid": machine.pid,
-                "ansible_python_interpreter": "/usr/bin/python3"}}}}, fh)
+        self.inventory_for(None)
         self.env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                         ANSIBLE_STDOUT_CALLBACK="default")
         self.env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{self.env.get('PATH', '')}"
+
+    def inventory_for(self, pid):
+        """localhost, and the target machine reached with community.docker.nsenter once it runs."""
+        hosts = {"localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}}
+        if pid:
+            hosts[lab.MACHINE] = {"ansible_connection": "community.docker.nsenter", "ansible_nsenter_pid": pid,
+                                  "ansible_python_interpreter": "/usr/bin/python3"}
+        with open(self.inventory, "w") as fh:
+            json.dump({"all": {"hosts": hosts}}, fh)
 
     def playbook(self, name, text, extra_vars=None):
         path = os.path.join(self.tmp, name)
@@ -296,10 +347,20 @@ class Ansible:
                                    f"\n{proc.stderr[-2000:]}")
         return proc.stdout
 
-    def mirror_session(self):
-        self.playbook("mirror.yml", MIRROR_PLAY.format(
-            ns=lab.NS_SRC, dev=lab.SRC_DEV, src=lab.SRC_IP, tgt=lab.TGT_IP, vx=lab.VXLAN_DEV, table=lab.NFT_TABLE))
+    def lab_up(self, rootfs):
+        """Boot the target (lab_rootfs, lab_machine) and create the mirror session; the machine's PID."""
+        facts = os.path.join(self.tmp, "machine.json")
+        self.playbook("lab.yml", LAB_PLAY.format(
+            machine=lab.MACHINE, tgt_ns=lab.NS_TGT, state_dir=self.state_dir, ns=lab.NS_SRC,
+            dev=lab.SRC_DEV, src=lab.SRC_IP, tgt=lab.TGT_IP, vx=lab.VXLAN_DEV, table=lab.NFT_TABLE, facts=facts),
+            {"rootfs_path": rootfs or ""})
         lab.Lab.offloads_off(lab.NS_SRC, lab.VXLAN_DEV)
+        with open(facts) as fh:
+            return json.load(fh)
+
+    def lab_down(self):
+        self.playbook("unlab.yml", UNLAB_PLAY.format(
+            machine=lab.MACHINE, state_dir=self.state_dir, ns=lab.NS_SRC, vx=lab.VXLAN_DEV, table=lab.NFT_TABLE))
 
     def capture_role(self, role, role_vars):
         self.playbook("capture.yml", ROLE_PLAY.format(machine=lab.MACHINE, role=role), role_vars)
@@ -477,9 +538,11 @@ def run(args):
     results = {"machine": machine_info(), "duration": args.duration, "sizes": args.sizes,
                "configs": [], "steps": [], "incomplete": False}
     deadline = time.monotonic() + args.max_seconds
-    the_lab = lab.Lab(rootfs=args.rootfs, log=log)
-    tmp = tempfile.mkdtemp(prefix=f"{lab.PREFIX}-bench-play-")
+    the_lab = lab.Lab()
+    tmp = tempfile.mkdtemp(prefix=f"{lab.PREFIX}-bench-")
+    ansible = Ansible(tmp)
     raw = None
+    machine_up = False
 
     def interrupted(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
@@ -488,12 +551,12 @@ def run(args):
     try:
         log("creating namespaces and links (mlb-*)")
         the_lab.create_network()
-        log(f"booting the target machine {lab.MACHINE} from {args.rootfs}")
-        state = the_lab.boot_machine()
-        log(f"machine is {state}; container systemd PID {the_lab.pid}")
-        ansible = Ansible(tmp, the_lab)
-        log("mirror session: mirrorlab.vpc.lab_mirror_session")
-        ansible.mirror_session()
+        log(f"booting {lab.MACHINE} (lab_rootfs, lab_machine) and the mirror session (lab_mirror_session)")
+        machine_up = True
+        facts = ansible.lab_up(args.rootfs)
+        the_lab.attach_machine(facts["pid"])
+        ansible.inventory_for(the_lab.pid)
+        log(f"machine runs from {facts['rootfs']}; its systemd is PID {the_lab.pid}")
         cfgs = {size: trafgen_config(tmp, size) for size in args.sizes}
         raw = RawCapture(the_lab)
         configs = list(args.config) or [{"label": "role", "vars": {}}]
@@ -543,7 +606,13 @@ def run(args):
         if raw is not None:
             raw.close()
         log("cleaning up")
-        errors = the_lab.close()
+        errors = []
+        if machine_up:
+            try:
+                ansible.lab_down()
+            except (lab.CommandError, subprocess.TimeoutExpired) as exc:
+                errors.append(str(exc))
+        errors += the_lab.close()
         shutil.rmtree(tmp, ignore_errors=True)
         for err in errors:
             log(f"cleanup: {err}")
@@ -566,7 +635,8 @@ def main(argv=None):
     parser.add_argument("--no-alt", dest="alt", action="store_false",
                         help="do not measure the alternative tool (the first config with the other capture_tool)")
     parser.add_argument("--role", default=ROLE, help=f"the capture role, a name or path (default {ROLE})")
-    parser.add_argument("--rootfs", default=lab.ROOTFS_DEFAULT, help="Debian 12 root file system of the target")
+    parser.add_argument("--rootfs", default="",
+                        help="Debian 12 root file system of the target (default: mirrorlab.vpc.lab_rootfs's cache)")
     parser.add_argument("--max-seconds", type=int, default=480, help="stop measuring after this many seconds")
     parser.add_argument("--out", default=str(RESULTS), help="directory for the JSON and PNG results")
     args = parser.parse_args(argv)
@@ -577,7 +647,7 @@ def main(argv=None):
             parser.error(f"--sizes: 64 and/or 1500, got {size}")
     if os.geteuid() != 0:
         parser.error("needs root (network namespaces, systemd-nspawn)")
-    for tool in ("trafgen", "tcpdump", "capinfos", "systemd-nspawn", "nsenter"):
+    for tool in ("trafgen", "tcpdump", "capinfos", "systemd-nspawn", "nsenter", "debootstrap"):
         if not shutil.which(tool):
             parser.error(f"{tool} is missing: ./mirrorlab installs scripts/apt-packages.txt")
 
