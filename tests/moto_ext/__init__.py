@@ -18,9 +18,12 @@ What it adds, and why (docs/aws.md, "What the moto tests emulate"):
    for D seconds and its resources are created (deleted) afterwards in a background thread,
    as on AWS, so that ordering and concurrency of the playbooks can be observed. A resource
    that fails to create leaves the stack in ROLLBACK_COMPLETE, as on AWS.
-4. UpdateStack with the same template, parameters and tags fails with "No updates are to be
+4. CreateChangeSet without ChangeSetType: AWS means UPDATE, moto 5.2.5 means CREATE (and then
+   shadows the existing stack with a REVIEW_IN_PROGRESS one); amazon.aws.cloudformation's
+   check mode sends none. Here a CREATE change set for a live stack is taken as UPDATE.
+5. UpdateStack with the same template, parameters and tags fails with "No updates are to be
    performed." (moto updates anyway); amazon.aws.cloudformation reports `changed: false` on it.
-5. Application/network load balancers get one requester-managed ENI per subnet with the
+6. Application/network load balancers get one requester-managed ENI per subnet with the
    description `ELB app/<name>/<id>` (`ELB net/...`), as AWS creates them; moto creates none.
    `add_load_balancer_eni()` adds one more, as when an ALB scales out.
 """
@@ -380,6 +383,18 @@ def _patch_stack_timing() -> None:
         with _LOCK:
             return original_update_stack(backend, name, template, role_arn, parameters, tags)
 
+    original_change_set = backend_cls.create_change_set
+
+    def create_change_set(backend, stack_name, change_set_name, template, parameters,
+                          description, change_set_type, *args, **kwargs):
+        live = any(s.name == stack_name and s.status != "REVIEW_IN_PROGRESS"
+                   for s in backend.stacks.values())
+        if change_set_type == "CREATE" and live:
+            change_set_type = "UPDATE"
+        return original_change_set(backend, stack_name, change_set_name, template, parameters,
+                                   description, change_set_type, *args, **kwargs)
+
+    backend_cls.create_change_set = create_change_set
     stack_cls.create_resources = create_resources
     backend_cls.delete_stack = delete_stack
     backend_cls.update_stack = update_stack
