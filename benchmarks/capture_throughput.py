@@ -485,7 +485,7 @@ def plot(results, summary, path):
     fig, axes = plt.subplots(1, len(results["sizes"]), figsize=(6.2 * len(results["sizes"]), 5.2), squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, size in zip(axes[0], results["sizes"]):
-        lows = [100.0]
+        lows, xmax = [100.0], 1.0
         for i, cfg in enumerate(results["configs"]):
             steps = sorted((s for s in results["steps"] if s["config"] == cfg["label"] and s["size"] == size
                             and s.get("pipeline")), key=lambda s: s["pipeline"]["offered_pps"])
@@ -500,11 +500,12 @@ def plot(results, summary, path):
                     "s--", color=color, alpha=0.55, markersize=4,
                     label=f"{cfg['label']}: raw ceiling (tcpdump on underlay)")
             lows += ys + [100 * s["ceiling"]["ratio"] for s in raw]
-        ax.axhline(100 * KEEP, color="grey", linewidth=0.8, linestyle=":")
-        ax.text(ax.get_xlim()[0], 100 * KEEP, " 99.9%", color="grey", va="bottom", fontsize=8)
+            xmax = max([xmax] + xs + [s["ceiling"]["offered_pps"] / 1000 for s in raw])
         low = min(lows)
         ax.set_ylim(max(0.0, min(99.0, low - 0.5 * (100 - low) - 0.2)), 100.3)
-        ax.set_xlim(left=0)
+        ax.set_xlim(0, xmax * 1.08)
+        ax.axhline(100 * KEEP, color="grey", linewidth=0.8, linestyle=":")
+        ax.text(xmax * 0.01, 100 * KEEP, "99.9%", color="grey", va="top", fontsize=8)
         ax.set_title(f"{size}-byte packets")
         ax.set_xlabel("offered rate (kpps, measured at the generator)")
         ax.set_ylabel("kept / offered (%)")
