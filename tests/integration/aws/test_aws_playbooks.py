@@ -1,0 +1,387 @@
+"""site.yml and teardown.yml on AWS (-i inventories/aws), run against a moto server.
+
+The moto server runs in its own process with the mirrorlab emulation (tests/moto_ext, see
+docs/aws.md): the AWS::EC2::TrafficMirror* CloudFormation types, stacks that take a few
+seconds to create and delete as on AWS, "No updates are to be performed", ALB ENIs. The
+capture step (SSM) cannot run here: every site.yml run skips it with --skip-tags capture.
+"""
+
+import concurrent.futures
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import boto3
+import pytest
+import requests
+
+from conftest import ROOT, ansible_env, free_port, run
+
+pytestmark = pytest.mark.moto
+
+REGION = "us-east-1"
+DEPLOYMENT = "mlt"
+STACK_DELAY = 2.0  # seconds a stack stays CREATE_IN_PROGRESS / DELETE_IN_PROGRESS
+TAG = "mirrorlab:deployment"
+STACKS = [f"{DEPLOYMENT}-sample-service", f"{DEPLOYMENT}-target-instance", f"{DEPLOYMENT}-mirroring"]
+
+
+@pytest.fixture(scope="module")
+def ext_server():
+    """A moto server with tests/moto_ext loaded, in a separate process; yields its URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "moto_ext" / "server.py"), str(port), str(STACK_DELAY), "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "moto server did not start"
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+class Aws:
+    """boto3 clients, the ansible environment and the experiment variables for one test."""
+
+    def __init__(self, url, tmp_path):
+        self.url = url
+        creds = dict(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION, endpoint_url=url)
+        self.ec2 = boto3.client("ec2", **creds)
+        self.cfn = boto3.client("cloudformation", **creds)
+        self.acm = boto3.client("acm", **creds)
+        self.s3 = boto3.client("s3", **creds)
+        self.elbv2 = boto3.client("elbv2", **creds)
+        self.env = ansible_env(
+            AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_SESSION_TOKEN="testing",
+            AWS_DEFAULT_REGION=REGION, AWS_REGION=REGION, AWS_URL=url, AWS_ENDPOINT_URL=url,
+        )
+        vpc = self.ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        self.subnets = [
+            self.ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{zone}")["Subnet"]["SubnetId"]
+            for i, zone in ((1, "a"), (2, "b"))
+        ]
+        self.vpc = vpc
+        self.tmp = tmp_path
+        self.vars = {
+            "mirrorlab_deployment": DEPLOYMENT,
+            "mirrorlab_region": REGION,
+            "mirrorlab_network": {"vpc_id": vpc, "subnet_ids": self.subnets, "vpc_cidr": "10.0.0.0/16"},
+        }
+
+    def vars_file(self, extra=None, name="vars.json"):
+        path = self.tmp / name
+        path.write_text(json.dumps({**self.vars, **(extra or {})}))
+        return path
+
+    def command(self, playbook, *args, extra=None, name="vars.json"):
+        return [
+            "ansible-playbook", "-i", "inventories/aws", playbook, "--skip-tags", "capture",
+            "-e", f"@{self.vars_file(extra, name)}", "-e", "stacks_poll_interval=1", *args,
+        ]
+
+    def playbook(self, playbook, *args, extra=None, check=True):
+        return run(self.command(playbook, *args, extra=extra), env=self.env, check=check, timeout=900)
+
+    # ---- what exists on the (emulated) AWS side
+    def live_stacks(self):
+        return {
+            s["StackName"]: s["StackStatus"]
+            for s in self.cfn.list_stacks()["StackSummaries"]
+            if s["StackStatus"] != "DELETE_COMPLETE"
+        }
+
+    def tagged_mirroring(self):
+        def tagged(items):
+            return [i for i in items if any(t["Key"] == TAG and t["Value"] == DEPLOYMENT for t in i.get("Tags", []))]
+
+        return {
+            "sessions": tagged(self.ec2.describe_traffic_mirror_sessions()["TrafficMirrorSessions"]),
+            "targets": tagged(self.ec2.describe_traffic_mirror_targets()["TrafficMirrorTargets"]),
+            "filters": tagged(self.ec2.describe_traffic_mirror_filters()["TrafficMirrorFilters"]),
+        }
+
+    def leftovers(self):
+        left = {"stacks": self.live_stacks(), **{k: [x for x in v] for k, v in self.tagged_mirroring().items()}}
+        left["certificates"] = self.acm.list_certificates()["CertificateSummaryList"]
+        return {k: v for k, v in left.items() if v}
+
+    def events(self, stack_name):
+        return self.cfn.describe_stack_events(StackName=stack_name)["StackEvents"]
+
+    def wait_for(self, stack_name, status, timeout=30):
+        deadline = time.monotonic() + timeout
+        while self.live_stacks().get(stack_name) != status:
+            assert time.monotonic() < deadline, f"{stack_name}: {self.live_stacks().get(stack_name)}, wanted {status}"
+            time.sleep(0.3)
+
+
+@pytest.fixture
+def aws(ext_server, tmp_path):
+    requests.post(ext_server + "/moto-api/reset", timeout=30).raise_for_status()
+    return Aws(ext_server, tmp_path)
+
+
+def recap(proc):
+    """The PLAY RECAP counters of localhost."""
+    line = [l for l in proc.stdout.splitlines() if l.startswith("localhost")][-1]
+    return {k: int(v) for k, v in (item.split("=") for item in line.split(":", 1)[1].split())}
+
+
+# ------------------------------------------------------------------------ (a) validation
+
+RULE = {"direction": "ingress", "number": 100, "action": "accept", "protocol": "tcp",
+        "source_cidr": "0.0.0.0/0", "destination_cidr": "0.0.0.0/0"}
+
+BAD_INPUTS = [
+    ({"mirrorlab_deployment": "Bad_Name"}, "mirrorlab_deployment: must be 1-23 characters"),
+    ({"mirrorlab_deployment": "a" * 30}, "mirrorlab_deployment: must be 1-23 characters"),
+    ({"mirrorlab_deployment": "ends-"}, "mirrorlab_deployment: must be 1-23 characters"),
+    ({"mirrorlab_region": "mars-north-9x"}, "mirrorlab_region: must be an AWS region name"),
+    ({"mirrorlab_network": {"vpc_cidr": "10.0.0.0/8"}}, "mirrorlab_network.vpc_cidr: must be an IPv4 CIDR from /16 to /28"),
+    ({"mirrorlab_network": {"vpc_id": "vpc-xyz", "subnet_ids": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]}}, "mirrorlab_network.vpc_id: must be an id like vpc-"),
+    ({"mirrorlab_network": {"vpc_id": "vpc-0123456789abcdef0", "subnet_ids": ["subnet-0123456789abcdef0"]}}, "mirrorlab_network.subnet_ids: must list at least 2 subnets"),
+    ({"mirrorlab_sources": []}, "mirrorlab_sources: must be a non-empty list"),
+    ({"mirrorlab_sources": [{"type": "bucket"}]}, "mirrorlab_sources[0].type: must be one of"),
+    ({"mirrorlab_sources": [{"type": "instance"}]}, "mirrorlab_sources[0]: an instance source needs"),
+    ({"mirrorlab_sources": [{"type": "network_interface", "id": "eni-zz"}]}, "mirrorlab_sources[0].id: must be an id like eni-"),
+    ({"mirrorlab_sources": [{"type": "load_balancer", "arn": "arn:aws:s3:::bucket"}]}, "mirrorlab_sources[0].arn: must be an elasticloadbalancing"),
+    ({"mirrorlab_filter": {"preset": "everything"}}, "mirrorlab_filter.preset: must be one of"),
+    ({"mirrorlab_filter": {"rules": [{**RULE, "number": n} for n in range(1, 12)]}}, "at most 10 rules per filter"),
+    ({"mirrorlab_filter": {"rules": [RULE, dict(RULE)]}}, "mirrorlab_filter.rules[1].number: rule number 100 is already used"),
+    ({"mirrorlab_filter": {"rules": [{**RULE, "destination_cidr": "::/0"}]}}, "mirrorlab_filter.rules[0].destination_cidr: must be in the same IP family"),
+    ({"mirrorlab_filter": {"rules": [{**RULE, "protocol": "icmp", "destination_ports": "80"}]}}, "only allowed with protocol tcp or udp"),
+    ({"mirrorlab_filter": {"rules": [{**RULE, "destination_ports": "70000"}]}}, "mirrorlab_filter.rules[0].destination_ports: ports must be 0-65535"),
+    ({"mirrorlab_filter": {"rules": [{**RULE, "number": 0}]}}, "mirrorlab_filter.rules[0].number: must be an integer 1-32766"),
+    ({"mirrorlab_filter": {"rules": [{**RULE, "direction": "both"}]}}, "mirrorlab_filter.rules[0].direction: must be ingress or egress"),
+    ({"mirrorlab_session": {"vni": 16777216}}, "mirrorlab_session.vni: must be an integer 0-16777215"),
+    ({"mirrorlab_session": {"vni": -1}}, "mirrorlab_session.vni: must be an integer 0-16777215"),
+    ({"mirrorlab_session": {"session_number": 0}}, "mirrorlab_session.session_number: must be an integer 1-32766"),
+    ({"mirrorlab_session": {"session_number": 32767}}, "mirrorlab_session.session_number: must be an integer 1-32766"),
+    ({"mirrorlab_session": {"packet_length": 9000}}, "mirrorlab_session.packet_length: must be an integer 1-8500"),
+    ({"mirrorlab_target": {"count": 11}}, "mirrorlab_target.count: must be an integer 1-10"),
+    ({"mirrorlab_target": {"instance_type": "t2.micro"}}, "not built on the AWS Nitro System"),
+    ({"mirrorlab_https": True, "mirrorlab_certificate_arn": "not-an-arn"}, "mirrorlab_certificate_arn: must be an ACM certificate ARN"),
+]
+
+
+@pytest.mark.slow
+def test_validation_refuses_bad_input_before_any_aws_call(aws):
+    assert len(BAD_INPUTS) >= 25
+
+    def attempt(index):
+        extra, expected = BAD_INPUTS[index]
+        values = {**aws.vars, **extra}
+        path = aws.tmp / f"bad{index}.json"
+        path.write_text(json.dumps(values))
+        cmd = ["ansible-playbook", "-i", "inventories/aws", "site.yml", "-e", f"@{path}"]
+        return index, expected, run(cmd, env=aws.env, check=False, timeout=300)
+
+    problems = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        for index, expected, proc in pool.map(attempt, range(len(BAD_INPUTS))):
+            out = proc.stdout + proc.stderr
+            if proc.returncode == 0:
+                problems.append(f"{index}: accepted {BAD_INPUTS[index][0]}")
+            elif expected not in out:
+                problems.append(f"{index}: expected {expected!r} in:\n{out[-3000:]}")
+            elif "Ask AWS who we are" in out:
+                problems.append(f"{index}: went past validation")
+    assert not problems, "\n".join(problems)
+    # Nothing was created: no stack, no mirroring resource, no certificate, no bucket, no instance.
+    assert aws.leftovers() == {}
+    assert aws.s3.list_buckets()["Buckets"] == []
+    assert aws.elbv2.describe_load_balancers()["LoadBalancers"] == []
+    assert aws.ec2.describe_instances()["Reservations"] == []
+
+
+# ------------------------------------------------------------------------ (b) order, concurrency
+
+
+def _interval(aws, stack, begin="CREATE_IN_PROGRESS", end="CREATE_COMPLETE"):
+    events = aws.events(stack)
+    start = min(e["Timestamp"] for e in events if e["LogicalResourceId"] == stack and e["ResourceStatus"] == begin)
+    stop = max(e["Timestamp"] for e in events if e["LogicalResourceId"] == stack and e["ResourceStatus"] == end)
+    return start, stop
+
+
+@pytest.mark.slow
+def test_site_deploys_in_order_and_concurrently_then_reconciles(aws):
+    proc = aws.playbook("site.yml")
+    service, target, mirroring = STACKS
+    assert aws.live_stacks() == {name: "CREATE_COMPLETE" for name in STACKS}
+
+    s_start, s_end = _interval(aws, service)
+    t_start, t_end = _interval(aws, target)
+    m_start, m_end = _interval(aws, mirroring)
+    # Each stack took the emulated time; the two independent ones overlapped ...
+    assert s_end - s_start >= timedelta(seconds=STACK_DELAY * 0.9)
+    assert t_end - t_start >= timedelta(seconds=STACK_DELAY * 0.9)
+    assert s_start < t_end and t_start < s_end, (s_start, s_end, t_start, t_end)
+    # ... and the mirroring stack began only after both were complete.
+    assert m_start >= max(s_end, t_end), (m_start, s_end, t_end)
+    # The user could follow both stacks while they were being created.
+    assert f"{service}: CREATE_IN_PROGRESS" in proc.stdout and f"{target}: CREATE_IN_PROGRESS" in proc.stdout
+
+    # A session per ALB ENI (one per subnet), to the capture ENI, with the experiment's VNI.
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in aws.cfn.describe_stacks(StackName=target)["Stacks"][0]["Outputs"]}
+    alb = aws.elbv2.describe_load_balancers()["LoadBalancers"][0]
+    alb_desc = "ELB app/" + alb["LoadBalancerArn"].split("loadbalancer/app/", 1)[1]
+    alb_enis = sorted(e["NetworkInterfaceId"] for e in aws.ec2.describe_network_interfaces(
+        Filters=[{"Name": "description", "Values": [alb_desc]}])["NetworkInterfaces"])
+    assert len(alb_enis) == 2
+    mirroring_now = aws.tagged_mirroring()
+    sessions = mirroring_now["sessions"]
+    assert sorted(s["NetworkInterfaceId"] for s in sessions) == alb_enis
+    assert {s["VirtualNetworkId"] for s in sessions} == {12345}
+    assert [t["NetworkInterfaceId"] for t in mirroring_now["targets"]] == [outputs["EniId"]]
+    assert len(mirroring_now["filters"]) == 1
+    assert "VNI 12345" in proc.stdout and "curl" in proc.stdout and "teardown.yml" in proc.stdout
+
+    # (d) Nothing changed: the re-run changes nothing.
+    again = aws.playbook("site.yml")
+    assert recap(again)["changed"] == 0, again.stdout[-6000:]
+    assert sorted(s["TrafficMirrorSessionId"] for s in aws.tagged_mirroring()["sessions"]) == sorted(
+        s["TrafficMirrorSessionId"] for s in sessions)
+
+    # --check on the deployed experiment: change sets say nothing would change.
+    checked = aws.playbook("site.yml", "--check")
+    assert recap(checked)["changed"] == 0, checked.stdout[-6000:]
+
+    # (d) The ALB scales out into a new ENI: the next run adds exactly its session.
+    new_eni = aws.ec2.create_network_interface(SubnetId=aws.subnets[0], Description=alb_desc)["NetworkInterface"]["NetworkInterfaceId"]
+    grown = aws.playbook("site.yml")
+    assert recap(grown)["changed"] >= 1
+    assert sorted(s["NetworkInterfaceId"] for s in aws.tagged_mirroring()["sessions"]) == sorted(alb_enis + [new_eni])
+    assert f"added for {new_eni}" in grown.stdout
+    kept = {s["TrafficMirrorSessionId"] for s in sessions}
+    assert kept <= {s["TrafficMirrorSessionId"] for s in aws.tagged_mirroring()["sessions"]}
+
+    # (d) An ENI vanishes: its session goes, the others stay.
+    aws.ec2.delete_network_interface(NetworkInterfaceId=alb_enis[0])
+    shrunk = aws.playbook("site.yml")
+    assert sorted(s["NetworkInterfaceId"] for s in aws.tagged_mirroring()["sessions"]) == sorted([alb_enis[1], new_eni])
+    assert f"removed for {alb_enis[0]}" in shrunk.stdout
+
+    # Teardown: mirroring first, then the other two concurrently; verified clean; twice fine.
+    down = aws.playbook("teardown.yml")
+    assert aws.leftovers() == {}
+    m_del = _interval(aws, mirroring, "DELETE_IN_PROGRESS", "DELETE_COMPLETE")
+    s_del = _interval(aws, service, "DELETE_IN_PROGRESS", "DELETE_COMPLETE")
+    t_del = _interval(aws, target, "DELETE_IN_PROGRESS", "DELETE_COMPLETE")
+    assert min(s_del[0], t_del[0]) >= m_del[1]
+    assert s_del[0] < t_del[1] and t_del[0] < s_del[1]
+    assert "Nothing tagged mirrorlab:deployment=mlt is left" in down.stdout
+    twice = aws.playbook("teardown.yml")
+    assert recap(twice)["changed"] == 0
+
+
+# ------------------------------------------------------------------------ (c) partial states
+
+
+def _create(aws, stack, template, parameters):
+    aws.cfn.create_stack(
+        StackName=stack, TemplateBody=template, Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Tags=[{"Key": TAG, "Value": DEPLOYMENT}],
+    )
+
+
+def _target_stack(aws):
+    _create(aws, STACKS[1], (ROOT / "roles/stacks/files/target-instance.yml").read_text(), {
+        "Deployment": DEPLOYMENT, "VpcId": aws.vpc, "VpcCidr": "10.0.0.0/16",
+        "PublicSubnetIds": ",".join(aws.subnets)})
+
+
+def _broken_mirroring_stack(aws):
+    """A mirroring stack whose session names a missing ENI: creation fails, ROLLBACK_COMPLETE."""
+    template = {
+        "Resources": {
+            "Filter": {"Type": "AWS::EC2::TrafficMirrorFilter", "Properties": {"Description": "x"}},
+            "Session": {"Type": "AWS::EC2::TrafficMirrorSession", "Properties": {
+                "NetworkInterfaceId": "eni-00000000000000000", "TrafficMirrorTargetId": "tmt-00000000000000000",
+                "TrafficMirrorFilterId": {"Ref": "Filter"}, "SessionNumber": 1}},
+        }
+    }
+    _create(aws, STACKS[2], json.dumps(template), {})
+
+
+def _interrupted_site(aws):
+    """site.yml killed while the two base stacks are being created."""
+    proc = subprocess.Popen(aws.command("site.yml", name="interrupted.json"), cwd=ROOT, env=aws.env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not all(aws.live_stacks().get(s) == "CREATE_IN_PROGRESS" for s in STACKS[:2]):
+            assert proc.poll() is None and time.monotonic() < deadline, "site.yml did not start the stacks"
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def _delete_failed(aws):
+    """Full deployment, then the mirroring stack cannot be deleted (a foreign session uses its
+    target), ending DELETE_FAILED; the blocker is then removed by hand."""
+    aws.playbook("site.yml")
+    target = aws.tagged_mirroring()["targets"][0]["TrafficMirrorTargetId"]
+    mirror_filter = aws.tagged_mirroring()["filters"][0]["TrafficMirrorFilterId"]
+    eni = aws.ec2.create_network_interface(SubnetId=aws.subnets[1])["NetworkInterface"]["NetworkInterfaceId"]
+    blocker = aws.ec2.create_traffic_mirror_session(
+        NetworkInterfaceId=eni, TrafficMirrorTargetId=target, TrafficMirrorFilterId=mirror_filter, SessionNumber=1,
+    )["TrafficMirrorSession"]["TrafficMirrorSessionId"]
+    aws.cfn.delete_stack(StackName=STACKS[2])
+    aws.wait_for(STACKS[2], "DELETE_FAILED")
+    aws.ec2.delete_traffic_mirror_session(TrafficMirrorSessionId=blocker)
+
+
+PARTIAL_STATES = {
+    "nothing": lambda aws: None,
+    "only_target_stack": lambda aws: (_target_stack(aws), aws.wait_for(STACKS[1], "CREATE_COMPLETE")),
+    "target_in_progress_and_rollback_complete_mirroring": lambda aws: (
+        _target_stack(aws), _broken_mirroring_stack(aws), aws.wait_for(STACKS[2], "ROLLBACK_COMPLETE")),
+    "interrupted_site": _interrupted_site,
+    "mirroring_delete_failed": _delete_failed,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("state", sorted(PARTIAL_STATES))
+def test_teardown_from_partial_state_leaves_nothing_tagged(aws, state):
+    PARTIAL_STATES[state](aws)
+    before = aws.live_stacks()
+    if state != "nothing":
+        assert before, "the partial state has no stack"
+    proc = aws.playbook("teardown.yml")
+    assert aws.leftovers() == {}, proc.stdout[-6000:]
+    assert "Nothing tagged mirrorlab:deployment=mlt is left" in proc.stdout
+    again = aws.playbook("teardown.yml")
+    assert recap(again)["changed"] == 0
+
+
+@pytest.mark.slow
+def test_teardown_fails_listing_what_is_left(aws):
+    """A session of the deployment that no stack owns (created by hand) is reported, and the
+    run fails, after the stacks are gone."""
+    eni = aws.ec2.create_network_interface(SubnetId=aws.subnets[0])["NetworkInterface"]["NetworkInterfaceId"]
+    target = aws.ec2.create_traffic_mirror_target(
+        NetworkInterfaceId=eni,
+        TagSpecifications=[{"ResourceType": "traffic-mirror-target", "Tags": [{"Key": TAG, "Value": DEPLOYMENT}]}],
+    )["TrafficMirrorTarget"]["TrafficMirrorTargetId"]
+    proc = aws.playbook("teardown.yml", check=False)
+    assert proc.returncode != 0
+    assert "Teardown incomplete" in proc.stdout and f"traffic mirror target {target}" in proc.stdout
