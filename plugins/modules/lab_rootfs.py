@@ -98,8 +98,20 @@ def is_built(path):
     return os.path.isfile(os.path.join(path, MARKER)) and os.path.isfile(os.path.join(path, "etc", "os-release"))
 
 
+def remove_stale_builds(path):
+    """Delete temporary trees of earlier runs that died (their PID is gone)."""
+    parent, base = os.path.split(path)
+    for entry in os.listdir(parent):
+        if not entry.startswith(base + ".build-"):
+            continue
+        pid = entry.rsplit("-", 1)[-1]
+        if pid.isdigit() and not os.path.exists("/proc/" + pid):
+            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+
+
 def build(module, path, suite, mirror, packages):
     """Run debootstrap into a temporary sibling and rename it into place."""
+    remove_stale_builds(path)
     tmp = "{0}.build-{1}".format(path, os.getpid())
     shutil.rmtree(tmp, ignore_errors=True)
     cmd = [
