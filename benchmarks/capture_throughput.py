@@ -366,18 +366,24 @@ class Ansible:
         self.playbook("capture.yml", ROLE_PLAY.format(machine=lab.MACHINE, role=role), role_vars)
 
 
-def discover_service(machine, role_vars):
-    """The capture unit the role installed, its output directory and tool, read from the machine."""
-    unit = role_vars.get("capture_service_name") or "mirrorlab-capture.service"
-    if not unit.endswith(".service"):
-        unit += ".service"
-    exec_start = lab.sh(machine.machine_cmd("systemctl", "show", "-P", "ExecStart", unit))
-    tool = "dumpcap" if "dumpcap" in exec_start else "tcpdump" if "tcpdump" in exec_start else "?"
-    directory = role_vars.get("capture_dir")
-    if not directory:
-        m = re.search(r"-w\s+(\S+)", exec_start)
-        directory = os.path.dirname(m.group(1)) if m else "/var/lib/mirrorlab/capture"
-    return unit, directory, tool, exec_start
+def discover_service(machine, link="capture0"):
+    """The capture unit the role installed for `link`, its output directory and its tool.
+
+    Read from the machine (the units' ExecStart), so the benchmark follows the role's naming.
+    """
+    listed = lab.sh(machine.machine_cmd("systemctl", "list-units", "--all", "--plain", "--no-legend",
+                                        "--type=service", "mirrorlab-capture*"))
+    units = [line.split()[0] for line in listed.splitlines() if line.strip()]
+    for unit in units:
+        exec_start = lab.sh(machine.machine_cmd("systemctl", "show", "-P", "ExecStart", unit), check=False)
+        tool = "dumpcap" if "/dumpcap" in exec_start else "tcpdump" if "/tcpdump" in exec_start else None
+        if tool and re.search(rf"-i {re.escape(link)}\b", exec_start):
+            m = re.search(r"-w\s+(\S+)", exec_start)
+            if not m:
+                raise lab.CommandError(f"{unit}: no -w in its command: {exec_start}")
+            argv = re.search(r"argv\[\]=([^;]*)", exec_start)
+            return unit, os.path.dirname(m.group(1)), tool, (argv.group(1).strip() if argv else exec_start)
+    raise lab.CommandError(f"no capture unit for {link} among {units or 'no mirrorlab-capture* units'}")
 
 
 # --- measuring -----------------------------------------------------------------------------------
@@ -569,10 +575,10 @@ def run(args):
             role_vars = dict(BASE_ROLE_VARS, **cfg["vars"])
             log(f"[{cfg['label']}] applying {args.role} with {cfg['vars'] or 'its defaults'}")
             ansible.capture_role(args.role, role_vars)
-            unit, directory, tool, exec_start = discover_service(the_lab, role_vars)
+            unit, directory, tool, exec_start = discover_service(the_lab)
             cfg.update(tool=tool, unit=unit, directory=directory, exec_start=exec_start)
             results["configs"].append(cfg)
-            log(f"[{cfg['label']}] {unit}: {tool}, files in {directory}")
+            log(f"[{cfg['label']}] {unit}: {exec_start}")
             if args.alt and not alt_added:
                 other = "tcpdump" if tool == "dumpcap" else "dumpcap"
                 configs.append({"label": f"{cfg['label']}-alt", "vars": dict(cfg["vars"], capture_tool=other)})
