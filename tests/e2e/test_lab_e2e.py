@@ -46,7 +46,7 @@ def http_requests(pcap_dir):
     """(src, dst, uri) of every HTTP request in every capture file, and (src, dst) of responses."""
     requests, responses = set(), set()
     for path in sorted(glob.glob(os.path.join(pcap_dir, "**", "*"), recursive=True)):
-        if not os.path.isfile(path) or not re.search(r"\.pcap(ng)?(\.gz)?$", path):
+        if not os.path.isfile(path) or not re.search(r"\.pcap(ng)?\d*(\.gz)?$", path):
             continue
         out = subprocess.run(["tshark", "-n", "-r", path, "-Y", "http", "-T", "fields", "-e", "ip.src", "-e",
                               "ip.dst", "-e", "http.request.uri", "-e", "http.response.code"],
@@ -92,19 +92,25 @@ def legs(marker):
     return {"client_alb": (CLIENT, ALB, marker), "alb_backend": (ALB, BACKEND, marker)}
 
 
-def exercise(state, name, expect, not_expect):
+def exercise(state, name, expect, not_expect, timeout=40):
     """HTTP traffic with a fresh marker; then check which legs were mirrored.
 
-    A second (flush) request after a pause makes sure that the capture has written everything
-    of the first before the absent legs are judged."""
+    The capture tool writes its files through a buffer, so after the marker's requests more
+    requests (with a flush marker) follow in batches until the flush marker's first expected
+    leg is in the files: everything of the marker has been written by then, and the absent legs
+    can be judged."""
     marker = f"/{name}-{uuid.uuid4().hex[:8]}"
     flush = marker + "-flush"
     http(marker)
-    time.sleep(1)
-    http(flush, count=1)
-    want = [legs(marker)[leg] for leg in expect] + [legs(flush)[expect[0]]]
-    mirrored(state, present=want, absent=[legs(marker)[leg] for leg in not_expect]
-             + [legs(flush)[leg] for leg in not_expect])
+    flushed = legs(flush)[expect[0]]
+    deadline = time.monotonic() + timeout
+    while True:
+        http(flush, count=20)
+        if flushed in http_requests(state.pcap_dir)[0] or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    mirrored(state, present=[legs(marker)[leg] for leg in expect] + [flushed],
+             absent=[legs(marker)[leg] for leg in not_expect] + [legs(flush)[leg] for leg in not_expect], timeout=1)
     return marker
 
 
@@ -136,6 +142,7 @@ def test_traffic_playbook(lab):
     proc, _ = playbook(ROOT / "playbooks" / "lab_traffic.yml", {
         "mirrorlab_deployment": DEPLOYMENT, "lab_traffic_requests": 5, "lab_traffic_path": marker})
     assert "5 requests, status codes: 200" in proc.stdout
+    exercise(lab, "traffic-flush", expect=["client_alb"], not_expect=[])  # pushes the files out
     mirrored(lab, present=[legs(marker)["client_alb"], legs(marker)["alb_backend"]])
 
 
