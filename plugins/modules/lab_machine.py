@@ -115,39 +115,11 @@ system_state:
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-
-# The supervisor: started detached by the module, it outlives the module's process. It runs
-# systemd-nspawn again whenever the machine reboots (exit status 133) and stops otherwise.
-SUPERVISOR = r'''
-import os, signal, subprocess, sys
-state_dir, cmd = sys.argv[1], sys.argv[2:]
-stop_flag = os.path.join(state_dir, "stop")
-child = None
-
-def forward(signum, frame):
-    if child is not None and child.poll() is None:
-        child.send_signal(signum)
-
-signal.signal(signal.SIGTERM, forward)
-while True:
-    child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
-    with open(os.path.join(state_dir, "nspawn.pid"), "w") as f:
-        f.write(str(child.pid))
-    rc = child.wait()
-    if rc != 133 or os.path.exists(stop_flag):
-        break
-for name in ("nspawn.pid", "supervisor.pid"):
-    try:
-        os.remove(os.path.join(state_dir, name))
-    except FileNotFoundError:
-        pass
-'''
-
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.lab_supervisor import SUPERVISOR
 
 class Machine:
     def __init__(self, module):
@@ -245,14 +217,14 @@ class Machine:
         script = os.path.join(self.state_dir, "supervise.py")
         with open(script, "w") as f:
             f.write(SUPERVISOR)
-        with open(self.console_log, "ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, script, self.state_dir] + cmd,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                start_new_session=True, close_fds=True,
-            )
-        with open(os.path.join(self.state_dir, "supervisor.pid"), "w") as f:
-            f.write(str(proc.pid))
+        # setsid --fork detaches the supervisor from this module's session; it then points its
+        # own standard streams at the console log, which lets run_command return at once.
+        self.module.run_command(
+            ["setsid", "--fork", sys.executable, script, self.state_dir, self.console_log] + cmd, check_rc=True
+        )
+        deadline = time.time() + 10
+        while not self.supervisor_pid() and time.time() < deadline:
+            time.sleep(0.1)
 
     def wait_booted(self):
         deadline = time.time() + self.timeout
