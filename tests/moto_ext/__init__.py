@@ -23,7 +23,10 @@ What it adds, and why (docs/aws.md, "What the moto tests emulate"):
    check mode sends none. Here a CREATE change set for a live stack is taken as UPDATE.
 5. UpdateStack with the same template, parameters and tags fails with "No updates are to be
    performed." (moto updates anyway); amazon.aws.cloudformation reports `changed: false` on it.
-6. Application/network load balancers get one requester-managed ENI per subnet with the
+6. Deleting a stack whose bucket was already deleted (teardown empties and removes the capture
+   bucket first) succeeds, as on AWS; moto failed and lost the stack. A failed deletion leaves
+   the stack DELETE_FAILED, as on AWS.
+7. Application/network load balancers get one requester-managed ENI per subnet with the
    description `ELB app/<name>/<id>` (`ELB net/...`), as AWS creates them; moto creates none.
    `add_load_balancer_eni()` adds one more, as when an ALB scales out.
 """
@@ -367,6 +370,7 @@ def _patch_stack_timing() -> None:
                 try:
                     original_delete_stack(backend, stack.stack_id)
                 except Exception as exc:  # noqa: BLE001 - as AWS: the stack stays, DELETE_FAILED
+                    backend.stacks[stack.stack_id] = stack  # moto had already dropped it
                     stack.status = "DELETE_FAILED"
                     stack._add_stack_event("DELETE_FAILED", resource_status_reason=str(exc))
 
@@ -445,6 +449,22 @@ def _patch_load_balancer_enis() -> None:
     backend_cls.delete_load_balancer = delete_load_balancer
 
 
+def _patch_bucket_delete() -> None:
+    from moto.s3.exceptions import MissingBucket
+    from moto.s3.models import FakeBucket
+
+    original = FakeBucket.delete_from_cloudformation_json.__func__
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        try:
+            original(cls, resource_name, cloudformation_json, account_id, region_name)
+        except MissingBucket:
+            pass  # already gone: CloudFormation counts that as deleted
+
+    FakeBucket.delete_from_cloudformation_json = delete_from_cloudformation_json
+
+
 def install(create_delay: float = 0.0, delete_delay: float = 0.0) -> None:
     """Install the emulation into this process's moto (idempotent); set the stack delays."""
     global _INSTALLED
@@ -457,6 +477,7 @@ def install(create_delay: float = 0.0, delete_delay: float = 0.0) -> None:
     TrafficMirrorSession.to_dict = _with_live_tags(TrafficMirrorSession.to_dict)
     _patch_stack_timing()
     _patch_load_balancer_enis()
+    _patch_bucket_delete()
     # moto caches its CloudFormation type map; our models are new subclasses.
     cfn_parsing.get_model_list.cache_clear()
     cfn_parsing.get_model_map.cache_clear()

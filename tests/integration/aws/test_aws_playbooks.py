@@ -212,8 +212,8 @@ def test_validation_refuses_bad_input_before_any_aws_call(aws):
 # ------------------------------------------------------------------------ (b) order, concurrency
 
 
-def _interval(aws, stack, begin="CREATE_IN_PROGRESS", end="CREATE_COMPLETE"):
-    events = aws.events(stack)
+def _interval(aws, stack, begin="CREATE_IN_PROGRESS", end="CREATE_COMPLETE", stack_id=None):
+    events = aws.events(stack_id or stack)
     start = min(e["Timestamp"] for e in events if e["LogicalResourceId"] == stack and e["ResourceStatus"] == begin)
     stop = max(e["Timestamp"] for e in events if e["LogicalResourceId"] == stack and e["ResourceStatus"] == end)
     return start, stop
@@ -278,11 +278,13 @@ def test_site_deploys_in_order_and_concurrently_then_reconciles(aws):
     assert f"removed for {alb_enis[0]}" in shrunk.stdout
 
     # Teardown: mirroring first, then the other two concurrently; verified clean; twice fine.
+    ids = {name: aws.cfn.describe_stacks(StackName=name)["Stacks"][0]["StackId"] for name in STACKS}
     down = aws.playbook("teardown.yml")
     assert aws.leftovers() == {}
-    m_del = _interval(aws, mirroring, "DELETE_IN_PROGRESS", "DELETE_COMPLETE")
-    s_del = _interval(aws, service, "DELETE_IN_PROGRESS", "DELETE_COMPLETE")
-    t_del = _interval(aws, target, "DELETE_IN_PROGRESS", "DELETE_COMPLETE")
+    m_del, s_del, t_del = (
+        _interval(aws, name, "DELETE_IN_PROGRESS", "DELETE_COMPLETE", stack_id=ids[name])
+        for name in (mirroring, service, target)
+    )
     assert min(s_del[0], t_del[0]) >= m_del[1]
     assert s_del[0] < t_del[1] and t_del[0] < s_del[1]
     assert "Nothing tagged mirrorlab:deployment=mlt is left" in down.stdout
