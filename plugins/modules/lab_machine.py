@@ -211,6 +211,9 @@ class Machine:
             "--machine=" + self.name,
             "--directory=" + self.root,
             "--network-namespace-path=/run/netns/" + self.netns,
+            # The namespace is the machine's own (as with --private-network, where nspawn grants
+            # it by itself): the machine configures its links (a VXLAN capture link, sysctls).
+            "--capability=CAP_NET_ADMIN",
             "--console=read-only",
         ]
         cmd += ["--bind=" + b for b in binds]
