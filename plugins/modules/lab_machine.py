@@ -222,8 +222,11 @@ class Machine:
             f.write(SUPERVISOR)
         # setsid --fork detaches the supervisor from this module's session; it then points its
         # own standard streams at the console log, which lets run_command return at once.
+        # /proc/sys/net writable inside, as nspawn makes it with --private-network: the machine
+        # sets its own links' sysctls (rp_filter, disable_ipv6 of the capture link).
         self.module.run_command(
-            ["setsid", "--fork", sys.executable, script, self.state_dir, self.console_log] + cmd, check_rc=True
+            ["setsid", "--fork", sys.executable, script, self.state_dir, self.console_log] + cmd, check_rc=True,
+            environ_update={"SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network"},
         )
         deadline = time.time() + 10
         while not self.supervisor_pid() and time.time() < deadline:
