@@ -387,3 +387,49 @@ def test_teardown_fails_listing_what_is_left(aws):
     proc = aws.playbook("teardown.yml", check=False)
     assert proc.returncode != 0
     assert "Teardown incomplete" in proc.stdout and f"traffic mirror target {target}" in proc.stdout
+
+
+# ------------------------------------------------------------------------ captures, HTTPS
+
+
+@pytest.mark.slow
+def test_fetch_captures_and_keep_them_on_teardown(aws, tmp_path):
+    _target_stack(aws)
+    aws.wait_for(STACKS[1], "CREATE_COMPLETE")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in aws.cfn.describe_stacks(StackName=STACKS[1])["Stacks"][0]["Outputs"]}
+    bucket = outputs["BucketName"]
+    pcaps = {"pcap/i-0123/capture_00001.pcap": b"\xd4\xc3\xb2\xa1first", "pcap/i-0123/capture_00002.pcap": b"\xd4\xc3\xb2\xa1second"}
+    for key, body in pcaps.items():
+        aws.s3.put_object(Bucket=bucket, Key=key, Body=body)
+    aws.s3.put_object(Bucket=bucket, Key="i-0123/ssm-transfer", Body=b"not a capture")
+
+    dest = tmp_path / "captures"
+    cmd = ["ansible-playbook", "-i", "inventories/aws", "playbooks/fetch_captures.yml",
+           "-e", f"@{aws.vars_file()}", "-e", f"mirrorlab_captures_dir={dest}"]
+    run(cmd, env=aws.env)
+    assert {p.name: p.read_bytes() for p in dest.iterdir()} == {
+        "i-0123_capture_00001.pcap": pcaps["pcap/i-0123/capture_00001.pcap"],
+        "i-0123_capture_00002.pcap": pcaps["pcap/i-0123/capture_00002.pcap"],
+    }
+
+    kept = aws.playbook("teardown.yml", extra={"mirrorlab_keep_captures": True})
+    assert f"Kept the captures: s3://{bucket}" in kept.stdout
+    keys = {o["Key"] for o in aws.s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
+    assert set(pcaps) <= keys
+    assert aws.live_stacks() == {}
+
+
+@pytest.mark.slow
+def test_https_imports_a_tagged_self_signed_certificate_and_teardown_deletes_it(aws):
+    aws.playbook("site.yml", extra={"mirrorlab_https": True})
+    (cert,) = aws.acm.list_certificates()["CertificateSummaryList"]
+    tags = {t["Key"]: t["Value"] for t in aws.acm.list_tags_for_certificate(CertificateArn=cert["CertificateArn"])["Tags"]}
+    assert tags == {"Name": f"{DEPLOYMENT}-https", TAG: DEPLOYMENT}
+    params = {p["ParameterKey"]: p["ParameterValue"] for p in aws.cfn.describe_stacks(StackName=STACKS[0])["Stacks"][0]["Parameters"]}
+    assert params["CertificateArn"] == cert["CertificateArn"]
+    # A second run reuses the certificate instead of importing another one.
+    again = aws.playbook("site.yml", extra={"mirrorlab_https": True})
+    assert len(aws.acm.list_certificates()["CertificateSummaryList"]) == 1
+    assert recap(again)["changed"] == 0
+    aws.playbook("teardown.yml", extra={"mirrorlab_https": True})
+    assert aws.leftovers() == {}
