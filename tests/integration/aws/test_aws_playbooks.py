@@ -9,6 +9,7 @@ capture step (SSM) cannot run here: every site.yml run skips it with --skip-tags
 import concurrent.futures
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -433,3 +434,32 @@ def test_https_imports_a_tagged_self_signed_certificate_and_teardown_deletes_it(
     assert recap(again)["changed"] == 0
     aws.playbook("teardown.yml", extra={"mirrorlab_https": True})
     assert aws.leftovers() == {}
+
+
+# ------------------------------------------------------------------------ the SSM boundary
+
+
+@pytest.mark.slow
+def test_capture_step_runs_up_to_the_ssm_session(aws, tmp_path):
+    """Without the Session Manager plugin, site.yml refuses to start (with how to install it);
+    with that check turned off, the capture step finds the instance through the aws_ec2
+    inventory after the refresh, maps the variables, validates the capture role's input and
+    stops exactly where the SSM session would begin (no plugin here)."""
+    if shutil.which("session-manager-plugin"):
+        pytest.skip("the Session Manager plugin is installed here: the boundary lies further on")
+    refused = run(["ansible-playbook", "-i", "inventories/aws", "site.yml", "-e", f"@{aws.vars_file()}"],
+                  env={**aws.env, "PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin"}, check=False)
+    assert refused.returncode != 0
+    assert "session-manager-plugin" in refused.stdout and "--skip-tags capture" in refused.stdout
+    assert aws.live_stacks() == {}
+
+    aws.playbook("site.yml")  # the stacks, capture step skipped
+    instance = {o["OutputKey"]: o["OutputValue"] for o in
+                aws.cfn.describe_stacks(StackName=STACKS[1])["Stacks"][0]["Outputs"]}["InstanceId"]
+
+    full = run(["ansible-playbook", "-i", "inventories/aws", "site.yml", "-e", f"@{aws.vars_file()}",
+                "-e", "stacks_check_ssm_plugin=false", "-e", "stacks_poll_interval=1"], env=aws.env, check=False)
+    assert full.returncode != 0
+    assert f"included: mirrorlab.vpc.capture for {instance}" in full.stdout
+    failure = full.stdout[full.stdout.index(f"included: mirrorlab.vpc.capture for {instance}"):]
+    assert 'Failed to find required executable "session-manager-plugin"' in failure + full.stderr
