@@ -48,6 +48,25 @@ options:
     description: Any string; when it differs from the running daemon's, the daemon is restarted.
     type: str
     default: ""
+  config:
+    description:
+      - A configuration file the daemon reads, written (atomically, root-owned) before it
+        starts when its content differs; its content is part of the fingerprint, so a changed
+        configuration restarts the daemon. Saves a separate template task per daemon.
+    type: dict
+    suboptions:
+      path:
+        description: Where to write it.
+        type: path
+        required: true
+      content:
+        description: The file's content.
+        type: str
+        required: true
+      mode:
+        description: Its permissions.
+        type: raw
+        default: "0640"
   listen_port:
     description:
       - A TCP port the daemon listens on once ready; V(started) waits for it in the daemon's
@@ -71,6 +90,17 @@ EXAMPLES = r"""
     command: [/usr/sbin/nginx, -c, /run/ml-demo/backend-nginx.conf]
     state_dir: /run/ml-demo
     fingerprint: "{{ conf.checksum }}"
+    listen_port: 80
+
+- name: A daemon with its configuration (restarted when the configuration changes)
+  mirrorlab.vpc.lab_daemon:
+    name: alb
+    netns: ml-demo-alb
+    command: [/usr/sbin/nginx, -c, /run/ml-demo/alb.conf]
+    state_dir: /run/ml-demo
+    config:
+      path: /run/ml-demo/alb.conf
+      content: "{{ lookup('ansible.builtin.template', 'nginx.conf.j2') }}"
     listen_port: 80
 
 - name: Stop it (only the process group this module started)
@@ -241,6 +271,28 @@ def start(module, params, pidfile, logfile, fingerprint):
         time.sleep(0.05)
 
 
+def write_config(config, check_mode):
+    """Write config["content"] to config["path"] unless it already holds it; True if changed."""
+    data = config["content"].encode()
+    mode = int(str(config["mode"]), 8)
+    try:
+        with open(config["path"], "rb") as handle:
+            same = handle.read() == data
+        same = same and (os.stat(config["path"]).st_mode & 0o7777) == mode
+    except OSError:
+        same = False
+    if same or check_mode:
+        return not same
+    os.makedirs(os.path.dirname(config["path"]), mode=0o750, exist_ok=True)
+    tmp = config["path"] + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.chmod(tmp, mode)
+    os.replace(tmp, config["path"])
+    return True
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -252,6 +304,11 @@ def main():
             fingerprint=dict(type="str", default=""),
             listen_port=dict(type="int"),
             timeout=dict(type="float", default=10),
+            config=dict(type="dict", options=dict(
+                path=dict(type="path", required=True),
+                content=dict(type="str", required=True),
+                mode=dict(type="raw", default="0640"),
+            )),
         ),
         required_if=[("state", "started", ("netns", "command")), ("state", "restarted", ("netns", "command"))],
         supports_check_mode=True,
@@ -280,14 +337,19 @@ def main():
             result["changed"] = True
             module.exit_json(**result)
         module.fail_json(msg=f"network namespace {params['netns']!r} does not exist")
+    config = params["config"]
     fingerprint = hashlib.sha256(json.dumps(
-        [params["netns"], params["command"], params["fingerprint"]]).encode()).hexdigest()
+        [params["netns"], params["command"], params["fingerprint"],
+         hashlib.sha256(config["content"].encode()).hexdigest() if config else None]).encode()).hexdigest()
+    if not module.check_mode:
+        os.makedirs(params["state_dir"], mode=0o750, exist_ok=True)
+    config_changed = bool(config) and write_config(config, module.check_mode)
     if alive and record.get("fingerprint") == fingerprint and params["state"] == "started":
+        result["changed"] = config_changed
         module.exit_json(**result)
     result["changed"] = True
     if module.check_mode:
         module.exit_json(**result)
-    os.makedirs(params["state_dir"], mode=0o750, exist_ok=True)
     if alive:
         stop(record, params["timeout"])
     record = start(module, params, pidfile, logfile, fingerprint)
