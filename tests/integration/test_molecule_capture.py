@@ -17,7 +17,6 @@ import pytest
 
 from conftest import ROOT, ansible_env, run
 
-pytestmark = [pytest.mark.slow, pytest.mark.lab]
 
 
 def leftovers():
@@ -27,6 +26,8 @@ def leftovers():
     return sorted(n for n in netns if n.startswith("mlm-")), mounts
 
 
+@pytest.mark.slow
+@pytest.mark.lab
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, systemd-nspawn)")
 def test_molecule_capture_scenario():
     molecule = shutil.which("molecule", path=os.path.dirname(sys.executable))
@@ -42,3 +43,33 @@ def test_molecule_capture_scenario():
     # destroy removed the namespaces and the machine's overlay.
     assert leftovers() == ([], [])
     assert (ROOT / "molecule" / "capture" / "molecule.yml").is_file()
+
+
+BAD_VALUES = [
+    ({"capture_vni": 16777216}, "capture_vni and capture_extra_vnis must be in 0-16777215"),
+    ({"capture_extra_vnis": [12345]}, "capture_extra_vnis must not repeat a VNI"),
+    ({"capture_link_name": "capture-link-too-long"}, "capture_link_name must be 1-15 characters"),
+    ({"capture_tool": "wireshark"}, "capture_tool"),
+    ({"capture_max_total_mb": 100, "capture_rotate_mb": 100}, "capture_max_total_mb (100) must be at least"),
+    ({"capture_s3_bucket": "Bad_Bucket"}, "capture_s3_bucket must be empty"),
+    ({"capture_dir": "/var"}, "capture_dir must be an absolute path"),
+]
+
+
+@pytest.mark.parametrize("bad,message", BAD_VALUES, ids=[next(iter(b)) for b, _ in BAD_VALUES])
+def test_bad_input_fails_before_anything(tmp_path, bad, message):
+    """A bad variable stops the role on its first tasks, naming the variable, on any host."""
+    import json
+
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(
+        "- hosts: localhost\n  gather_facts: false\n  connection: local\n"
+        "  tasks:\n    - ansible.builtin.include_role:\n        name: mirrorlab.vpc.capture\n"
+    )
+    proc = run(["ansible-playbook", "-i", "localhost,", "--check", str(playbook), "-e", json.dumps(bad)],
+               env=ansible_env(), check=False, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert message in out, out[-4000:]
+    # Nothing ran past validation.
+    assert "Install the capture tools" not in out
