@@ -157,9 +157,14 @@ class RoleService:
         self.invocation = None
 
     def files(self):
+        """The capture files (the role's own lock and marker files are dot files: left alone)."""
         host_dir = self.m.machine_path(self.dir)
         return {os.path.join(host_dir, f) for f in os.listdir(host_dir)
-                if os.path.isfile(os.path.join(host_dir, f))}
+                if re.search(r"\.pcap(ng)?\d*$", f) and os.path.isfile(os.path.join(host_dir, f))}
+
+    def journal(self, lines=25):
+        return lab.sh(self.m.machine_cmd("journalctl", "--no-pager", "-o", "cat", "-n", str(lines), "-u", self.unit),
+                      check=False)
 
     def stop(self):
         lab.sh(self.m.machine_cmd("systemctl", "stop", self.unit))
@@ -170,14 +175,15 @@ class RoleService:
         for path in self.files():
             os.unlink(path)
         before = lab.packet_sockets(lab.NS_TGT)
-        lab.sh(self.m.machine_cmd("systemctl", "start", self.unit))
+        try:
+            lab.sh(self.m.machine_cmd("systemctl", "start", self.unit))
+        except lab.CommandError as exc:
+            raise lab.CommandError(f"{exc}\n{self.journal()}") from None
         self.invocation = lab.sh(self.m.machine_cmd("systemctl", "show", "-P", "InvocationID", self.unit)).strip()
         try:
             lab.wait_for_capture(lab.NS_TGT, dev_index, before)
         except lab.CommandError as exc:
-            journal = lab.sh(self.m.machine_cmd("journalctl", "--no-pager", "-o", "cat", "-n", "15", "-u", self.unit),
-                             check=False)
-            raise lab.CommandError(f"{self.unit} did not start capturing: {exc}\n{journal}") from None
+            raise lab.CommandError(f"{self.unit} did not start capturing: {exc}\n{self.journal()}") from None
 
     def finish(self):
         self.stop()
@@ -376,7 +382,9 @@ def discover_service(machine, link="capture0"):
     units = [line.split()[0] for line in listed.splitlines() if line.strip()]
     for unit in units:
         exec_start = lab.sh(machine.machine_cmd("systemctl", "show", "-P", "ExecStart", unit), check=False)
-        tool = "dumpcap" if "/dumpcap" in exec_start else "tcpdump" if "/tcpdump" in exec_start else None
+        # systemd prints { path=... ; argv[]=TOOL ARGS ; ... }; the path may be relative
+        m = re.search(r"argv\[\]=(?:\S*/)?(tcpdump|dumpcap)\s", exec_start)
+        tool = m.group(1) if m else None
         if tool and re.search(rf"-i {re.escape(link)}\b", exec_start):
             m = re.search(r"-w\s+(\S+)", exec_start)
             if not m:
@@ -472,6 +480,9 @@ def print_table(results, summary):
               f"{ts.get('captured', '?'):>8} {ts.get('dropped', '?'):>9} {p.get('kept', 0):>8} "
               f"{pct(p.get('ratio', 0)):>9} | {c.get('kept', 0):>8} {rs.get('dropped', '?'):>8} {pct(c.get('ratio', 0)):>9}")
     print()
+    for cfg in results["configs"]:
+        if cfg.get("error"):
+            print(f"{cfg['label']}: the role's capture did not run: {cfg['error'].splitlines()[0][:300]}")
     print(f"{'config':<10} {'tool':<7} {'size':>4} {'loss-free kpps':>14} {'ceiling kpps':>12} {'fraction':>8}  goal")
     for row in summary:
         frac = "-" if row["fraction"] is None else f"{100 * row['fraction']:.0f}%"
@@ -541,6 +552,43 @@ def machine_info():
 
 # --- main ----------------------------------------------------------------------------------------
 
+def measure_config(args, cfg, ansible, the_lab, raw, cfgs, results, deadline):
+    """Apply the role with one configuration and measure every step against the ceiling."""
+    role_vars = dict(BASE_ROLE_VARS, **cfg["vars"])
+    log(f"[{cfg['label']}] applying {args.role} with {cfg['vars'] or 'its defaults'}")
+    ansible.capture_role(args.role, role_vars)
+    unit, directory, tool, exec_start = discover_service(the_lab)
+    cfg.update(tool=tool, unit=unit, directory=directory, exec_start=exec_start)
+    log(f"[{cfg['label']}] {unit}: {exec_start}")
+    service = RoleService(the_lab, unit, directory, tool)
+    service.stop()
+    cap_index = lab.ifindex(lab.NS_TGT, "capture0")
+    under_index = lab.ifindex(lab.NS_TGT, lab.TGT_UNDERLAY)
+    n = 0
+    for size in args.sizes:
+        for rate in (args.rates_64 if size == 64 else args.rates_1500):
+            if time.monotonic() > deadline:
+                results["incomplete"] = True
+                log(f"--max-seconds {args.max_seconds} reached: stopping with what was measured")
+                raise Deadline
+            step = {"config": cfg["label"], "tool": tool, "size": size, "rate": rate}
+            # alternate the order so neither pipeline always runs on a warmer (or colder) machine
+            order = [("pipeline", service, cap_index), ("ceiling", raw, under_index)]
+            if n % 2:
+                order.reverse()
+            try:
+                for key, pipe, idx in order:
+                    step[key] = measure(pipe, the_lab, cfgs[size], rate, args.duration, idx)
+            finally:
+                service.stop()
+            n += 1
+            p, c = step["pipeline"], step["ceiling"]
+            log(f"[{cfg['label']}] {size:>4} B {('max' if rate is None else rate):>7}: offered "
+                f"{p['offered']} ({p['offered_pps'] / 1000:.1f} kpps) kept {pct(p['ratio'])} "
+                f"(tool drops {(p['tool_stats'] or {}).get('dropped')}); ceiling {pct(c['ratio'])}")
+            results["steps"].append(step)
+
+
 def run(args):
     results = {"machine": machine_info(), "duration": args.duration, "sizes": args.sizes,
                "configs": [], "steps": [], "incomplete": False}
@@ -572,41 +620,17 @@ def run(args):
         while index < len(configs):
             cfg = configs[index]
             index += 1
-            role_vars = dict(BASE_ROLE_VARS, **cfg["vars"])
-            log(f"[{cfg['label']}] applying {args.role} with {cfg['vars'] or 'its defaults'}")
-            ansible.capture_role(args.role, role_vars)
-            unit, directory, tool, exec_start = discover_service(the_lab)
-            cfg.update(tool=tool, unit=unit, directory=directory, exec_start=exec_start)
             results["configs"].append(cfg)
-            log(f"[{cfg['label']}] {unit}: {exec_start}")
-            if args.alt and not alt_added:
-                other = "tcpdump" if tool == "dumpcap" else "dumpcap"
-                configs.append({"label": f"{cfg['label']}-alt", "vars": dict(cfg["vars"], capture_tool=other)})
+            try:
+                measure_config(args, cfg, ansible, the_lab, raw, cfgs, results, deadline)
+            except lab.CommandError as exc:
+                # A configuration the role cannot run is a result too: record it, go on.
+                cfg["error"] = str(exc)
+                log(f"[{cfg['label']}] FAILED: {str(exc)[:2000]}")
+            if args.alt and not alt_added and cfg.get("tool"):
+                other = "tcpdump" if cfg["tool"] == "dumpcap" else "dumpcap"
+                configs.insert(index, {"label": f"{cfg['label']}-alt", "vars": dict(cfg["vars"], capture_tool=other)})
                 alt_added = True
-            service = RoleService(the_lab, unit, directory, tool)
-            service.stop()
-            cap_index = lab.ifindex(lab.NS_TGT, "capture0")
-            under_index = lab.ifindex(lab.NS_TGT, lab.TGT_UNDERLAY)
-            n = 0
-            for size in args.sizes:
-                for rate in (args.rates_64 if size == 64 else args.rates_1500):
-                    if time.monotonic() > deadline:
-                        results["incomplete"] = True
-                        log(f"--max-seconds {args.max_seconds} reached: stopping with what was measured")
-                        raise Deadline
-                    step = {"config": cfg["label"], "tool": tool, "size": size, "rate": rate}
-                    # alternate the order so neither pipeline always runs on a warmer (or colder) machine
-                    order = [("pipeline", service, cap_index), ("ceiling", raw, under_index)]
-                    if n % 2:
-                        order.reverse()
-                    for key, pipe, idx in order:
-                        step[key] = measure(pipe, the_lab, cfgs[size], rate, args.duration, idx)
-                    n += 1
-                    p, c = step["pipeline"], step["ceiling"]
-                    log(f"[{cfg['label']}] {size:>4} B {('max' if rate is None else rate):>7}: offered "
-                        f"{p['offered']} ({p['offered_pps'] / 1000:.1f} kpps) kept {pct(p['ratio'])} "
-                        f"(tool drops {(p['tool_stats'] or {}).get('dropped')}); ceiling {pct(c['ratio'])}")
-                    results["steps"].append(step)
     except Deadline:
         pass
     finally:
@@ -676,6 +700,8 @@ def main(argv=None):
     print(f"\nresults: {json_path}\nplot:    {png_path}")
     if results["incomplete"]:
         print("incomplete: --max-seconds was reached before every step ran")
+    if not results["configs"] or results["configs"][0].get("error"):
+        return 2
     met = summary and all(row["goal_met"] for row in summary if row["config"] == results["configs"][0]["label"])
     return 0 if met else 1
 
