@@ -121,6 +121,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.lab_supervisor import SUPERVISOR
 
+
 class Machine:
     def __init__(self, module):
         params = module.params

@@ -222,7 +222,7 @@ class Netns:
             return set(OFFLOADS)
         on = set()
         for line in out.splitlines():
-            name, _, value = line.partition(":")
+            name, dummy, value = line.partition(":")
             if name.strip() in OFFLOADS and value.split() and value.split()[0] == "on":
                 on.add(name.strip())
         return on

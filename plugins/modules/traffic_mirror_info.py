@@ -16,7 +16,7 @@ description:
     of a deployment is left.
   - Changes nothing; supports check mode.
 author:
-  - mirrorlab developers
+  - mirrorlab developers (@mirrorlab)
 options:
   resources:
     description: Which kinds of resources to describe.
@@ -66,7 +66,7 @@ traffic_mirror_sessions:
     traffic_mirror_filter_id: {description: The filter., type: str}
     session_number: {description: Session number., type: int}
     virtual_network_id: {description: The VXLAN network identifier (VNI)., type: int, sample: 12345}
-    packet_length: {description: Truncation length, absent for whole packets., type: int}
+    packet_length: {description: 'Truncation length (absent for whole packets).', type: int}
     tags: {description: Tags as a dictionary., type: dict}
 traffic_mirror_targets:
   description: The targets (only when C(targets) is in O(resources)).
@@ -75,7 +75,7 @@ traffic_mirror_targets:
   elements: dict
   contains:
     traffic_mirror_target_id: {description: Target id., type: str}
-    type: {description: C(network-interface), C(network-load-balancer) or C(gateway-load-balancer-endpoint)., type: str}
+    type: {description: 'C(network-interface), C(network-load-balancer) or C(gateway-load-balancer-endpoint).', type: str}
     network_interface_id: {description: The target ENI., type: str}
     network_load_balancer_arn: {description: The target NLB., type: str}
     tags: {description: Tags as a dictionary., type: dict}
