@@ -50,9 +50,9 @@ KEEP = 0.999        # loss-free: at least 99.9% of the offered packets kept
 GOAL_FRACTION = 0.9  # the role's loss-free rate must reach 90% of the ceiling's
 MAX_PPS_HINT = 250_000  # packets per second trafgen's full speed is sized for (one CPU)
 
-# What the benchmark needs the role to do differently from a real target, whatever the
-# configuration under test: the lab's interface and VNI, and a disk cap large enough that the
-# role never deletes a file inside a step (a 2 s step of 1500-byte packets is ~1 GB).
+# What the benchmark tells the role whatever the configuration under test: the lab's underlay
+# interface and VNI. The role's disk cap (capture_max_total_mb, 2048 by default) stays: a step
+# writes at most ~750 MB (500,000 packets of 1514 bytes) and its files are deleted after it.
 BASE_ROLE_VARS = {
     "capture_interface": lab.TGT_UNDERLAY,
     "capture_vni": 12345,
