@@ -668,7 +668,7 @@ def main(argv=None):
     parser.add_argument("--role", default=ROLE, help=f"the capture role, a name or path (default {ROLE})")
     parser.add_argument("--rootfs", default="",
                         help="Debian 12 root file system of the target (default: mirrorlab.vpc.lab_rootfs's cache)")
-    parser.add_argument("--max-seconds", type=int, default=480, help="stop measuring after this many seconds")
+    parser.add_argument("--max-seconds", type=int, default=600, help="stop measuring after this many seconds")
     parser.add_argument("--out", default=str(RESULTS), help="directory for the JSON and PNG results")
     args = parser.parse_args(argv)
     for name in ("rates_64", "rates_1500"):  # ascending, full speed last
