@@ -209,7 +209,7 @@ class RawCapture:
     One tcpdump, no decapsulation, no service, no rotation, the whole packet, written to the
     target's file system. Its ring is 64 MiB (CEILING_BUFFER_KIB) so that it measures the machine
     and not libpcap's 2 MiB default: with the default, this raw capture itself lost 0.08-2.6% of
-    1500-byte packets at 60-150 kpps here.
+    1500-byte packets at 58-144 kpps here.
     """
 
     def __init__(self, machine):
