@@ -37,7 +37,7 @@ def test_molecule_capture_scenario():
     assert proc.returncode == 0, out[-20000:]
     # The scenario really ran every step and verify asserted something.
     for step in ("create", "prepare", "converge", "idempotence", "verify", "destroy"):
-        assert re.search(rf"capture ➜ {step}: Executed: Successful", out), f"{step} did not run:\n{out[-5000:]}"
+        assert re.search(rf"capture (➜|>) {step}: Executed: Successful", out), f"{step} did not run:\n{out[-5000:]}"
     assert "Every datagram is there once" in out
     assert "Every closed file is in the bucket" in out
     # destroy removed the namespaces and the machine's overlay.
