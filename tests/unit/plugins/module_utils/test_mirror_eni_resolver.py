@@ -12,25 +12,7 @@ from ansible_collections.mirrorlab.vpc.plugins.module_utils.mirror_eni import cl
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.mirror_eni import lb_description
 
 
-def _mirror_world():
-    """tests/unit/plugins/mirror_world.py: the moto account and its fixtures. Loaded by path:
-    a conftest.py here would shadow tests/conftest.py for every test that imports `conftest`."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    if "mirror_world" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("mirror_world", Path(__file__).parents[1] / "mirror_world.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["mirror_world"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["mirror_world"]
-
-
-mirror_world = _mirror_world()
-aws_credentials = mirror_world.aws_credentials
-aws_ids = mirror_world.aws_ids
-world = mirror_world.world
+from mirror_world import aws_credentials, aws_ids, world  # noqa: F401 (pytest fixtures)
 
 FIELDS = {
     "id", "private_ip", "subnet_id", "availability_zone", "vpc_id", "interface_type", "requester_managed",
