@@ -210,6 +210,35 @@ def test_validation_refuses_bad_input_before_any_aws_call(aws):
     assert aws.ec2.describe_instances()["Reservations"] == []
 
 
+EXPORTS_TEMPLATE = {
+    "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+    "Outputs": {
+        name: {"Value": value, "Export": {"Name": f"infra-vpc-{name}"}}
+        for name, value in {"VpcId": "vpc-0123456789abcdef0", "VpcCidr": "10.20.0.0/16",
+                            "PublicSubnets": "subnet-01234567,subnet-89abcdef"}.items()
+    },
+}
+
+
+@pytest.mark.slow
+def test_imported_network_is_checked_before_any_stack(aws):
+    """With the network imported (no vpc_id), a missing export or a VPC CIDR that differs from
+    the one the alb_* presets were expanded with stops the run before anything is created."""
+    imported = {"mirrorlab_network": {"import_prefix": "infra-vpc"}, "mirrorlab_filter": {"preset": "alb_client"}}
+    missing = aws.playbook("site.yml", extra=imported, check=False)
+    assert missing.returncode != 0
+    assert "mirrorlab_network.import_prefix: there is no CloudFormation export infra-vpc-VpcCidr" in missing.stdout
+    assert aws.leftovers() == {}
+
+    aws.cfn.create_stack(StackName="infra-vpc", TemplateBody=json.dumps(EXPORTS_TEMPLATE))
+    aws.wait_for("infra-vpc", "CREATE_COMPLETE")
+    differs = aws.playbook("site.yml", extra=imported, check=False)
+    assert differs.returncode != 0
+    assert ("mirrorlab_network.vpc_cidr: 10.0.0.0/16 differs from the imported VPC CIDR 10.20.0.0/16"
+            in " ".join(differs.stdout.split()))
+    assert aws.leftovers() == {"stacks": {"infra-vpc": "CREATE_COMPLETE"}}
+
+
 # ------------------------------------------------------------------------ (b) order, concurrency
 
 
