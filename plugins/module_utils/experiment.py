@@ -296,6 +296,19 @@ def check_filter(errors, value, vpc_cidr):
     return {"preset": preset, "rules": preset_rules(preset, vpc_cidr)}
 
 
+def check_aws_rule_families(errors, value):
+    """CloudFormation's AWS::EC2::TrafficMirrorFilterRule takes IPv4 CIDRs only (its schema's
+    pattern; cfn-lint E3002 on ::/0): refuse IPv6 rules on AWS before a stack fails on them."""
+    for index, rule in enumerate((value or {}).get("rules") or []):
+        for key in ("source_cidr", "destination_cidr"):
+            if isinstance(rule, dict) and ":" in str(rule.get(key, "")):
+                errors.add(
+                    "filter.rules[%d].%s" % (index, key),
+                    "IPv6 CIDRs are not accepted by CloudFormation's AWS::EC2::TrafficMirrorFilterRule "
+                    "(IPv4 only); IPv6 rules run in the lab only",
+                )
+
+
 def check_session(errors, value):
     session = _dict(errors, "session", value, DEFAULTS["session"])
     if session is None:
@@ -340,6 +353,8 @@ def build_experiment(values):
     vpc_cidr = network["vpc_cidr"] if network else None
     sources = check_sources(errors, values.get("sources"))
     flt = check_filter(errors, values.get("filter"), vpc_cidr)
+    if backend == "aws" and flt:
+        check_aws_rule_families(errors, values.get("filter"))
     session = check_session(errors, values.get("session"))
     target = check_target(errors, values.get("target"))
     if sources and target and target["count"] == 1 and len(sources) > SOURCES_PER_ENI_TARGET:

@@ -96,7 +96,14 @@ BAD = [
     ({"certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"},
      "mirrorlab_certificate_arn", "only used with mirrorlab_https: true"),
     ({"filters": {}}, "mirrorlab_filters", "unknown variable"),
+    ({"backend": "aws", **rules(R(source_cidr="::/0", destination_cidr="2001:db8::/32"))},
+     "mirrorlab_filter.rules[0].source_cidr", "IPv6 CIDRs are not accepted by CloudFormation"),
 ]
+
+
+def test_ipv6_rules_stay_valid_in_the_lab():
+    experiment, errors = build_experiment(rules(R(source_cidr="::/0", destination_cidr="2001:db8::/32")))
+    assert errors == [] and experiment["filter"]["rules"][0]["source_cidr"] == "::/0"
 
 
 @pytest.mark.parametrize("values,path,message", BAD, ids=["%02d-%s" % (i, b[1]) for i, b in enumerate(BAD)])
