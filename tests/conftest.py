@@ -1,5 +1,6 @@
 """Shared fixtures: the checkout, an environment for ansible commands, a moto server."""
 
+import json
 import os
 import socket
 import subprocess
@@ -35,6 +36,19 @@ def run(cmd, *, env=None, check=True, timeout=1800, cwd=ROOT):
             f"--- stdout ---\n{proc.stdout[-20000:]}\n--- stderr ---\n{proc.stderr[-8000:]}"
         )
     return proc
+
+
+def module_main(main, args, capsys=None):
+    """Run a module's main() in-process with these arguments.
+
+    Returns (exit code, result): the result is the module's JSON output when `capsys` is
+    given, else None (the output stays with pytest's capture)."""
+    from ansible.module_utils.testing import patch_module_args
+
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+    return exit_info.value.code, (json.loads(capsys.readouterr().out) if capsys is not None else None)
 
 
 def free_port():

@@ -25,9 +25,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from conftest import module_main
 from hypothesis import HealthCheck, given, settings
-
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.mirrorlab.vpc.plugins.module_utils import filter_rules as fr
 from ansible_collections.mirrorlab.vpc.plugins.module_utils import nft_mirror as nm
@@ -189,10 +188,8 @@ def ensure_session_devices(lab):
 def run_session(lab, rules, state="present", local=SRC4, target=PEER4):
     args = {"state": state, "netns": lab["src"], "source_device": SRC_DEV, "local_ip": local, "target_ip": target,
             "vni": VNI, "vxlan_device": VX_DEV, "table": TABLE, "rules": rules}
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exit_info:
-            lab_mirror_session.main()
-    assert exit_info.value.code == 0
+    code, _ = module_main(lab_mirror_session.main, args)
+    assert code == 0
 
 
 class Capture:

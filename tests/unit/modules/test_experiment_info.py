@@ -3,24 +3,19 @@
 import json
 import sys
 
-import pytest
 import yaml
 
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.mirrorlab.vpc.plugins.modules import experiment_info
 
-from conftest import ROOT, run
+from conftest import ROOT, module_main, run
 
 
 def call(args, check_mode=False):
     """Run the module's main() in-process; returns (exit code, result dict)."""
     if check_mode:
         args = dict(args, _ansible_check_mode=True)
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exit_info:
-            experiment_info.main()
-    return exit_info.value.code
+    return module_main(experiment_info.main, args)[0]
 
 
 def result_of(capsys, args, check_mode=False):

@@ -12,9 +12,9 @@ import uuid
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.mirrorlab.vpc.plugins.modules import lab_mirror_session
+from conftest import module_main
 
 pytestmark = [
     pytest.mark.lab,
@@ -63,11 +63,8 @@ def args(lab, **kw):
 
 def call(capsys, module_args, check_mode=False, diff=False):
     module_args = dict(module_args, _ansible_check_mode=check_mode, _ansible_diff=diff)
-    with patch_module_args(module_args):
-        with pytest.raises(SystemExit) as exit_info:
-            lab_mirror_session.main()
-    result = json.loads(capsys.readouterr().out)
-    result["rc"] = exit_info.value.code
+    code, result = module_main(lab_mirror_session.main, module_args, capsys)
+    result["rc"] = code
     return result
 
 

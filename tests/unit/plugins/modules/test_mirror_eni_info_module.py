@@ -3,9 +3,7 @@ run in-process against moto (`mock_aws`)."""
 
 import json
 
-import pytest
-from ansible.module_utils.testing import patch_module_args
-from conftest import run
+from conftest import module_main, run
 
 from ansible_collections.mirrorlab.vpc.plugins.modules import mirror_eni_info
 
@@ -14,11 +12,8 @@ from mirror_world import aws_credentials, aws_ids, world  # noqa: F401 (pytest f
 
 
 def run_module(capsys, **args):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as info:
-            mirror_eni_info.main()
-    result = json.loads(capsys.readouterr().out)
-    result["rc"] = info.value.code
+    code, result = module_main(mirror_eni_info.main, args, capsys)
+    result["rc"] = code
     return result
 
 
