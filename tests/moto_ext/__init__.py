@@ -129,6 +129,21 @@ class _Resource:
         original_resource.delete(account_id, region_name)
         return new
 
+    @classmethod
+    def _wrap(cls, obj, props, account_id: str, region_name: str, kwargs):
+        """Tag a new EC2 object as CloudFormation does and wrap it as the stack's resource."""
+        obj.add_tags(_tags(props, account_id, region_name, kwargs))
+        res = cls(obj, account_id, region_name)
+        res.stack_id = kwargs.get("StackId")
+        return res
+
+    def _refuse_while_sessions_use(self, account_id: str, region_name: str, attribute: str, type_name: str) -> None:
+        """As EC2 does, refuse to delete a filter or target that a session still uses."""
+        ec2 = _ec2(account_id, region_name)
+        users = [s.id for s in ec2.traffic_mirror_sessions.values() if getattr(s, attribute) == self.obj.id]
+        if users:
+            raise InvalidInputError(f"{type_name} {self.obj.id} is in use by {users}")
+
     def delete(self, account_id: str, region_name: str) -> None:
         ec2 = _ec2(account_id, region_name)
         getattr(ec2, self.kind).pop(self.obj.id, None)
@@ -152,17 +167,10 @@ class MirrorFilter(_Resource, CloudFormationModel):
         obj = ec2.create_traffic_mirror_filter(props.get("Description"), None, None)
         obj.network_services = list(props.get("NetworkServices", []))
         obj.mirrorlab_rules = {}
-        obj.add_tags(_tags(props, account_id, region_name, kwargs))
-        res = cls(obj, account_id, region_name)
-        res.stack_id = kwargs.get("StackId")
-        return res
+        return cls._wrap(obj, props, account_id, region_name, kwargs)
 
     def delete(self, account_id: str, region_name: str) -> None:
-        ec2 = _ec2(account_id, region_name)
-        users = [s.id for s in ec2.traffic_mirror_sessions.values()
-                 if s.traffic_mirror_filter_id == self.obj.id]
-        if users:
-            raise InvalidInputError(f"TrafficMirrorFilter {self.obj.id} is in use by {users}")
+        self._refuse_while_sessions_use(account_id, region_name, "traffic_mirror_filter_id", "TrafficMirrorFilter")
         super().delete(account_id, region_name)
 
 
@@ -238,18 +246,11 @@ class MirrorTarget(_Resource, CloudFormationModel):
             eni, props.get("NetworkLoadBalancerArn"), props.get("Description"), None, None,
             props.get("GatewayLoadBalancerEndpointId"),
         )
-        obj.add_tags(_tags(props, account_id, region_name, kwargs))
-        res = cls(obj, account_id, region_name)
-        res.stack_id = kwargs.get("StackId")
-        return res
+        return cls._wrap(obj, props, account_id, region_name, kwargs)
 
     def delete(self, account_id: str, region_name: str) -> None:
-        ec2 = _ec2(account_id, region_name)
-        users = [s.id for s in ec2.traffic_mirror_sessions.values()
-                 if s.traffic_mirror_target_id == self.obj.id]
-        if users:
-            # AWS: "a target cannot be deleted while a session uses it"
-            raise InvalidInputError(f"TrafficMirrorTarget {self.obj.id} is in use by {users}")
+        # AWS: "a target cannot be deleted while a session uses it"
+        self._refuse_while_sessions_use(account_id, region_name, "traffic_mirror_target_id", "TrafficMirrorTarget")
         super().delete(account_id, region_name)
 
 
@@ -286,10 +287,7 @@ class MirrorSession(_Resource, CloudFormationModel):
             int(vni) if vni not in (None, "") else random.randint(0, 16777215),
             props.get("Description"), None, None,
         )
-        obj.add_tags(_tags(props, account_id, region_name, kwargs))
-        res = cls(obj, account_id, region_name)
-        res.stack_id = kwargs.get("StackId")
-        return res
+        return cls._wrap(obj, props, account_id, region_name, kwargs)
 
 
 # --------------------------------------------------------------------------- patches
