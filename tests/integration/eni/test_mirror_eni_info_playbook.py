@@ -2,7 +2,7 @@
 it: module_defaults group/mirrorlab.vpc.aws, region and endpoint from the environment.
 
 The moto server runs in the pytest process (tests/conftest.py `moto_server`), so the
-resources are made with the same helpers as the unit tests (tests/unit/plugins/mirror_world.py:
+resources are made with the same helpers as the unit tests (tests/unit/support/mirror_world.py:
 moto creates no ENIs for load balancers and launches no ECS service tasks; the helpers do
 what AWS would, and say so)."""
 
@@ -22,7 +22,7 @@ PLAYBOOK = ROOT / "tests" / "integration" / "eni" / "resolve.yml"
 
 
 def _world_class():
-    spec = importlib.util.spec_from_file_location("mirror_world_server", ROOT / "tests" / "unit" / "plugins" / "mirror_world.py")
+    spec = importlib.util.spec_from_file_location("mirror_world_server", ROOT / "tests" / "unit" / "support" / "mirror_world.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

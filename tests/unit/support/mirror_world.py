@@ -1,5 +1,5 @@
-"""Fixtures and helpers for the tests of mirror_eni_info (loaded by path from the test files,
-not a conftest.py, so that it never shadows tests/conftest.py): an AWS account in moto (`mock_aws`) with
+"""Fixtures and helpers for the tests of mirror_eni_info (imported by name: pytest.ini puts
+tests/unit/support on the path; not a conftest.py, so that it never shadows tests/conftest.py): an AWS account in moto (`mock_aws`) with
 a VPC, and helpers that build the things the module resolves.
 
 What moto does not do by itself, and these helpers do instead (each said where it happens):
