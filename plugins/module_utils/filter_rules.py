@@ -16,7 +16,7 @@ shares no code with the nftables compiler (nft_mirror.py): the compiler is teste
 Normalized rule (a dict)::
 
     {direction: ingress|egress, number: 1-32766, action: accept|reject,
-     protocol: -1 (all) | 0-255, source_cidr: str, destination_cidr: str,
+     protocol: ALL (-1, every protocol) | 0-255, source_cidr: str, destination_cidr: str,
      source_ports: None | {from: int, to: int}, destination_ports: None | {...},
      description: str}
 """
@@ -28,32 +28,25 @@ __metaclass__ = type
 import ipaddress
 import re
 
-DIRECTIONS = ("ingress", "egress")
-ACTIONS = ("accept", "reject")
-# Protocol names accepted in rules (IANA numbers); "all" is stored as -1 like the AWS API's
-# "no protocol" (every protocol).
-PROTOCOLS = {"all": -1, "icmp": 1, "tcp": 6, "udp": 17}
+from ansible_collections.mirrorlab.vpc.plugins.module_utils import model
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.validation import as_int, choices_text, is_int as _is_int
+
+DIRECTIONS = model.DIRECTIONS
+ACTIONS = model.ACTIONS
+ALL = model.ALL_PROTOCOLS
+# Protocol names accepted in rules (IANA numbers); "all" is stored as ALL (-1), like the AWS
+# API's "no protocol" (every protocol).
+PROTOCOLS = {"all": ALL, "icmp": 1, "tcp": 6, "udp": 17}
 PROTOCOL_NAMES = dict((number, name) for name, number in PROTOCOLS.items())
 PORT_PROTOCOLS = (6, 17)
-ALL = -1
 
-RULE_KEYS = (
-    "direction",
-    "number",
-    "action",
-    "protocol",
-    "source_cidr",
-    "destination_cidr",
-    "source_ports",
-    "destination_ports",
-    "description",
-)
-REQUIRED_RULE_KEYS = ("direction", "number", "action", "source_cidr", "destination_cidr")
+RULE_KEYS = tuple(option.name for option in model.RULE_OPTIONS)
+REQUIRED_RULE_KEYS = model.REQUIRED_RULE_KEYS
 
-RULE_NUMBER_MIN, RULE_NUMBER_MAX = 1, 32766
-MAX_RULES = 10
-DESCRIPTION_MAX = 255
-PRESETS = ("all_tcp", "alb_client", "alb_target")
+RULE_NUMBER_MIN, RULE_NUMBER_MAX = model.RULE_NUMBER_MIN, model.RULE_NUMBER_MAX
+MAX_RULES = model.RULES_PER_FILTER
+DESCRIPTION_MAX = model.RULE_DESCRIPTION_MAX
+PRESETS = model.PRESETS
 
 _PORT_RE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
 ANY_V4 = "0.0.0.0/0"
@@ -69,19 +62,6 @@ class RuleError(ValueError):
 
     def __str__(self):
         return "%s: %s" % (self.path, self.message)
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def as_int(value):
-    """An int from an int or a decimal string (Ansible often passes strings); else None."""
-    if _is_int(value):
-        return value
-    if isinstance(value, str) and re.match(r"^\s*-?\d+\s*$", value):
-        return int(value)
-    return None
 
 
 def parse_cidr(value):
@@ -151,7 +131,7 @@ def normalize_rule(raw, path):
         if direction in DIRECTIONS:
             rule["direction"] = direction
         else:
-            errors.append(RuleError(path + ".direction", "must be ingress or egress, got %r" % (direction,)))
+            errors.append(RuleError(path + ".direction", "must be %s, got %r" % (choices_text(DIRECTIONS), direction)))
 
     number = raw.get("number")
     if number not in (None, ""):
@@ -159,14 +139,15 @@ def normalize_rule(raw, path):
         if value is not None and RULE_NUMBER_MIN <= value <= RULE_NUMBER_MAX:
             rule["number"] = value
         else:
-            errors.append(RuleError(path + ".number", "must be an integer 1-32766, got %r" % (number,)))
+            errors.append(RuleError(path + ".number", "must be an integer %d-%d, got %r"
+                                    % (RULE_NUMBER_MIN, RULE_NUMBER_MAX, number)))
 
     action = raw.get("action")
     if action not in (None, ""):
         if action in ACTIONS:
             rule["action"] = action
         else:
-            errors.append(RuleError(path + ".action", "must be accept or reject, got %r" % (action,)))
+            errors.append(RuleError(path + ".action", "must be %s, got %r" % (choices_text(ACTIONS), action)))
 
     protocol = raw.get("protocol", "all")
     try:
@@ -266,6 +247,24 @@ def normalize_rules(raw_rules, path):
         if rule is not None:
             rules.append(rule)
     return sort_rules(rules), errors
+
+
+def check_normalized_rules(rules, path):
+    """Errors (``RuleError``) unless ``rules`` are normalized rules in the normalized order, as
+    ``normalize_rules`` (experiment_info's ``experiment.filter.rules``) returns them. The rules
+    are checked, not changed: whoever takes them uses them as they are."""
+    normalized, errors = normalize_rules(rules, path)
+    if errors:
+        return errors
+    if normalized != rules:
+        for index, (have, want) in enumerate(zip(rules, normalized)):
+            if have != want:
+                keys = sorted(k for k in set(have) | set(want) if have.get(k, "(missing)") != want.get(k, "(missing)"))
+                return [RuleError("%s[%d]" % (path, index),
+                                  "is not a normalized rule in the normalized order (as experiment_info returns "
+                                  "experiment.filter.rules): %s should be %s"
+                                  % (", ".join(keys), ", ".join(repr(want.get(k)) for k in keys)))]
+    return []
 
 
 def make_rule(direction, number, action, protocol, source_cidr, destination_cidr, source_ports=None,

@@ -131,6 +131,16 @@ def test_all_errors_are_reported_together():
                      "mirrorlab_session.vni", "mirrorlab_target.count"]
 
 
+# Every capture role variable that mirrorlab_capture can set, with the role's default.
+CAPTURE_DEFAULTS = {
+    "link_name": "capture0", "extra_vnis": [], "interface": "", "dstport": 4789, "mtu": 0, "link_manager": "auto",
+    "tool": "tcpdump", "dir": "/var/lib/mirrorlab/capture", "rotate_seconds": 300, "rotate_mb": 100,
+    "max_total_mb": 2048, "min_free_mb": 1024, "housekeeping_seconds": 15, "snaplen": 0, "filter": "",
+    "buffer_kib": 32768, "user": "mirrorlab-capture", "group": "pcap", "s3_bucket": "", "s3_prefix": "pcap/",
+    "s3_region": "", "s3_endpoint_url": "", "s3_environment": {}, "install_packages": True,
+}
+
+
 def test_defaults_give_the_documented_model():
     experiment, errors = build_experiment({})
     assert errors == []
@@ -153,9 +163,13 @@ def test_defaults_give_the_documented_model():
         ]},
         "session": {"vni": 12345, "session_number": 1, "packet_length": None},
         "target": {"count": 1, "instance_type": "t3.small", "spot": False},
-        "capture": {},
+        "capture": CAPTURE_DEFAULTS,
         "https": False,
         "certificate_arn": "",
+        "capture_vars": {"capture_vni": 12345},
+        "constants": {"deployment_pattern": "^[a-z]([a-z0-9-]{0,21}[a-z0-9])?$", "vni": {"min": 0, "max": 16777215},
+                      "session_number": {"min": 1, "max": 32766}, "packet_length": {"min": 1, "max": 8500},
+                      "all_protocols": -1},
     }
 
 
