@@ -46,13 +46,13 @@ def test_molecule_capture_scenario():
 
 
 BAD_VALUES = [
-    ({"capture_vni": 16777216}, "capture_vni and capture_extra_vnis must be in 0-16777215"),
-    ({"capture_extra_vnis": [12345]}, "capture_extra_vnis must not repeat a VNI"),
-    ({"capture_link_name": "capture-link-too-long"}, "capture_link_name must be 1-15 characters"),
+    ({"capture_vni": 16777216}, "capture_vni: must be an integer 0-16777215"),
+    ({"capture_extra_vnis": [12345]}, "capture_extra_vnis: must not repeat a VNI"),
+    ({"capture_link_name": "capture-link-too-long"}, "capture_link_name: must be 1-15 characters"),
     ({"capture_tool": "wireshark"}, "capture_tool"),
-    ({"capture_max_total_mb": 100, "capture_rotate_mb": 100}, "capture_max_total_mb (100) must be at least"),
-    ({"capture_s3_bucket": "Bad_Bucket"}, "capture_s3_bucket must be empty"),
-    ({"capture_dir": "/var"}, "capture_dir must be an absolute path"),
+    ({"capture_max_total_mb": 100, "capture_rotate_mb": 100}, "capture_max_total_mb: must be at least 2 x capture_rotate_mb x links (200)"),
+    ({"capture_s3_bucket": "Bad_Bucket"}, "capture_s3_bucket: must be empty"),
+    ({"capture_dir": "/var"}, "capture_dir: must be an absolute path"),
 ]
 
 
