@@ -18,6 +18,12 @@ description:
     collection's C(docs/experiment.md)) and returns the normalized model as RV(experiment),
     with defaults filled in, the filter preset expanded into rules, rules sorted by direction and
     rule number, protocols as numbers, port ranges as C({from, to}).
+  - "It is the only translator of the model: it checks C(mirrorlab_capture) against the capture
+    role's own variables (unknown keys are refused with the nearest valid name, types, ranges,
+    choices, the cross-field rules) and returns them as RV(experiment.capture_vars), the
+    C(capture_*) variables that both backends pass to the capture role unchanged."
+  - The variables, their types, defaults and rules are declared once, in
+    C(plugins/module_utils/model.py); the options below are generated from it.
   - "Every problem is reported at once, each naming the variable path and the rule it breaks,
     for example C(mirrorlab_filter.rules[3].destination_ports: ports must be 0-65535, got 80-70000)."
   - Changes nothing; runs on the controller. The role C(mirrorlab.vpc.experiment) calls it with
@@ -25,71 +31,131 @@ description:
 author:
   - mirrorlab developers (@mirrorlab)
 options:
+  # BEGIN generated from plugins/module_utils/model.py by scripts/model_docs.py: do not edit by hand
   backend:
-    description: Where the experiment runs (C(mirrorlab_backend)).
+    description:
+    - Where the experiment runs; set by the inventory (C(inventories/lab), C(inventories/aws)) (C(mirrorlab_backend)).
+    - C(lab) or C(aws).
     type: str
     default: lab
   deployment:
     description:
-      - Deployment name (C(mirrorlab_deployment)), the prefix of the stack names and the value of
-        the C(mirrorlab:deployment) tag.
-      - 1-23 characters, a lower-case letter first, then lower-case letters, digits or C(-), not ending in C(-).
+    - 'Deployment name: prefix of the stack names, value of the tag C(mirrorlab:deployment) on every resource
+      (C(mirrorlab_deployment)).'
+    - '1-23 characters: a lower-case letter, then lower-case letters, digits or ''-'', not ending in ''-''
+      (it prefixes CloudFormation stack names).'
     type: str
     default: mirrorlab
   region:
-    description: AWS region (C(mirrorlab_region)); AWS only.
+    description:
+    - The AWS region (C(mirrorlab_region)). AWS only.
+    - An AWS region name such as eu-west-1.
     type: str
     default: eu-west-1
   network:
     description:
-      - The network (C(mirrorlab_network)), keys C(vpc_cidr) (IPv4 /16 to /28), C(vpc_id)
-        (C(vpc-...) or empty to import), C(subnet_ids) (at least 2 C(subnet-...) when C(vpc_id)
-        is given) and C(import_prefix) (the CloudFormation export prefix). Missing keys take
-        their defaults.
+    - The VPC (C(mirrorlab_network)).
+    - 'C(vpc_cidr) (default C(10.0.0.0/16)): an IPv4 CIDR from /16 to /28 with no host bits set (AWS VPC
+      rule); the VPC''s CIDR; lab: the lab VPC; AWS: with C(vpc_id), or checked against the export.'
+    - 'C(vpc_id) (default C("")): an id like vpc-0123456789abcdef0; or empty; the VPC''s id; empty = import
+      it from the C(import_prefix) exports. AWS only.'
+    - 'C(subnet_ids) (default C([])): a list of subnet ids; at least 2 subnets in different zones when C(vpc_id)
+      is given; refused without it. AWS only.'
+    - 'C(import_prefix) (default C(infra-vpc)): a CloudFormation export name prefix (letters, digits, ''-'',
+      '':''); exports C(<prefix>-VpcId), C(<prefix>-VpcCidr), C(<prefix>-PublicSubnets), C(<prefix>-PrivateSubnets).
+      AWS only.'
     type: dict
-    default: {vpc_cidr: 10.0.0.0/16, vpc_id: "", subnet_ids: [], import_prefix: infra-vpc}
+    default:
+      vpc_cidr: 10.0.0.0/16
+      vpc_id: ''
+      subnet_ids: []
+      import_prefix: infra-vpc
   sources:
     description:
-      - What to mirror (C(mirrorlab_sources)), a list of mappings with a C(type)
-        C(sample_service), C(load_balancer) (C(name) or C(arn)), C(instance) (C(id) or C(tags)),
-        C(ecs_service) (C(cluster) and C(service)) or C(network_interface) (C(id)). Each source
-        gets one session per ENI, so a source may be listed only once.
+    - What to mirror; each source ENI gets one session, so a source is listed once (C(mirrorlab_sources)).
+    - 'A non-empty list of sources, e.g. [{type: sample_service}].'
+    - 'C([].type): one of C(sample_service), C(load_balancer), C(instance), C(ecs_service), C(network_interface);
+      C(sample_service): the sample service''s ALB (on the lab: the lab''s ALB); C(load_balancer): a load
+      balancer by C(name) or C(arn) (on the lab: the lab''s ALB); C(instance): EC2 instances by C(id) or
+      C(tags) (AWS only); C(ecs_service): the tasks of an ECS service (on the lab: the backend); C(network_interface):
+      one ENI by C(id) (on the lab: a lab ENI id, see docs/lab.md).'
+    - 'C([].name): C(type: load_balancer); a load balancer name (1-32 letters, digits, ''-''); load balancer
+      name.'
+    - 'C([].arn): C(type: load_balancer); an elasticloadbalancing load balancer ARN; load balancer ARN.'
+    - 'C([].id): C(type: instance); an id like i-0123456789abcdef0; instance id. AWS only.'
+    - 'C([].tags): C(type: instance); a mapping of tag names to values; tag names to values; every instance
+      carrying them. AWS only.'
+    - 'C([].cluster): C(type: ecs_service); a string (a name or an ARN); cluster name or ARN.'
+    - 'C([].service): C(type: ecs_service); a string (a name or an ARN); service name or ARN.'
+    - 'C([].id): C(type: network_interface); an id like eni-0123456789abcdef0; ENI id.'
     type: list
     elements: dict
-    default: [{type: sample_service}]
+    default:
+    - type: sample_service
   filter:
     description:
-      - The mirror filter (C(mirrorlab_filter)), C(preset) (C(all_tcp), C(alb_client),
-        C(alb_target)) or C(rules), at most 10 rules with AWS semantics (keys C(direction),
-        C(number), C(action), C(protocol), C(source_cidr), C(destination_cidr),
-        C(source_ports), C(destination_ports), C(description)). C(preset) is ignored when
-        C(rules) is not empty.
+    - 'The mirror filter: a preset, or rules with AWS semantics (docs/filters.md) (C(mirrorlab_filter)).'
+    - 'C(preset) (default C(all_tcp)): one of C(all_tcp), C(alb_client), C(alb_target); ignored when C(rules)
+      is given (presets below).'
+    - 'C(rules) (default C([])): a list of rules; at most 10 rules (AWS quota per filter), see below.'
+    - 'C(rules[].direction): C(ingress) or C(egress); as seen by the source ENI.'
+    - 'C(rules[].number): 1-32766; unique per direction; lower is evaluated first.'
+    - 'C(rules[].action): C(accept) or C(reject); C(accept): mirrored, C(reject): not mirrored.'
+    - 'C(rules[].protocol) (default C(all)): C(tcp), C(udp), C(icmp), C(all) or a number 0-255.'
+    - 'C(rules[].source_cidr): IPv4 or IPv6 CIDR (a bare address is /32 or /128); AWS: IPv4 only.'
+    - 'C(rules[].destination_cidr): same IP family as C(source_cidr).'
+    - 'C(rules[].source_ports): C(N) or C(N-M) (0-65535), tcp and udp only; omitted = any.'
+    - 'C(rules[].destination_ports): C(N) or C(N-M) (0-65535), tcp and udp only; omitted = any.'
+    - 'C(rules[].description) (default C("")): at most 255 characters.'
     type: dict
-    default: {preset: all_tcp, rules: []}
+    default:
+      preset: all_tcp
+      rules: []
   session:
     description:
-      - The mirror session (C(mirrorlab_session)), C(vni) 0-16777215, C(session_number)
-        1-32766, C(packet_length) 1-8500 bytes or null for the whole packet.
+    - The mirror sessions (one per source ENI) (C(mirrorlab_session)).
+    - 'C(vni) (default C(12345)): 0-16777215; VXLAN network identifier of every session (the capture link''s
+      VNI).'
+    - 'C(session_number) (default C(1)): 1-32766; the sessions'' priority on their ENI, lowest first.'
+    - 'C(packet_length) (default C(null)): 1-8500 or null; bytes mirrored of each packet; null = the whole
+      packet.'
     type: dict
-    default: {vni: 12345, session_number: 1, packet_length: null}
+    default:
+      vni: 12345
+      session_number: 1
+      packet_length: null
   target:
     description:
-      - The capture target (C(mirrorlab_target)), C(count) 1-10 (above 1, the capture
-        instances sit behind an NLB), C(instance_type) (a Nitro type) and C(spot).
+    - The capture target (C(mirrorlab_target)).
+    - 'C(count) (default C(1)): 1-10; capture instances; above 1 they sit behind an NLB (UDP 4789).'
+    - 'C(instance_type) (default C(t3.small)): an EC2 instance type such as t3.small; a Nitro type (known
+      Xen families such as t2, m4, c4, i3 are refused). AWS only.'
+    - 'C(spot) (default C(false)): true or false; a spot instance. AWS only.'
     type: dict
-    default: {count: 1, instance_type: t3.small, spot: false}
+    default:
+      count: 1
+      instance_type: t3.small
+      spot: false
   capture:
-    description: Capture settings (C(mirrorlab_capture)), passed through; the capture role validates them.
+    description:
+    - The capture role's settings, each key a C(capture_<key>) variable without its prefix (C(mirrorlab_capture)).
+    - A mapping (see the capture role's capture_* variables).
     type: dict
     default: {}
   https:
-    description: Add an HTTPS listener to the sample service (C(mirrorlab_https)); AWS only.
+    description:
+    - An HTTPS listener on the sample service; without C(mirrorlab_certificate_arn) a self-signed certificate
+      is imported to ACM (C(mirrorlab_https)). AWS only.
     type: bool
     default: false
   certificate_arn:
-    description: ACM certificate for the HTTPS listener (C(mirrorlab_certificate_arn)); empty = self-signed.
+    description:
+    - 'ACM certificate of the HTTPS listener; only with C(mirrorlab_https: true) (C(mirrorlab_certificate_arn)).
+      AWS only.'
+    - An ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>); or empty.
     type: str
-    default: ""
+    default: ''
+  # END generated
   variable_names:
     description:
       - Names of the C(mirrorlab_*) variables defined in the play (the role passes them). A name
@@ -151,9 +217,31 @@ experiment:
            destination_cidr: 0.0.0.0/0, source_ports: null, destination_ports: null, description: all TCP out}
     session: {vni: 12345, session_number: 1, packet_length: null}
     target: {count: 1, instance_type: t3.small, spot: false}
-    capture: {}
+    capture: {link_name: capture0, extra_vnis: [], interface: "", dstport: 4789, mtu: 0, link_manager: auto,
+              tool: tcpdump, dir: /var/lib/mirrorlab/capture, rotate_seconds: 300, rotate_mb: 100,
+              max_total_mb: 2048, min_free_mb: 1024, housekeeping_seconds: 15, snaplen: 0, filter: "",
+              buffer_kib: 32768, user: mirrorlab-capture, group: pcap, s3_bucket: "", s3_prefix: pcap/,
+              s3_region: "", s3_endpoint_url: "", s3_environment: {}, install_packages: true}
+    capture_vars: {capture_vni: 12345}
     https: false
     certificate_arn: ""
+    constants: {deployment_pattern: "^[a-z]([a-z0-9-]{0,21}[a-z0-9])?$", vni: {min: 0, max: 16777215},
+                session_number: {min: 1, max: 32766}, packet_length: {min: 1, max: 8500}, all_protocols: -1}
+  contains:
+    capture:
+      description: Every capture setting that C(mirrorlab_capture) can set, normalized, defaults filled in.
+      type: dict
+    capture_vars:
+      description:
+        - The capture role's variables, ready to pass on unchanged, C(capture_<key>) for every key
+          of C(mirrorlab_capture) that was set (normalized), plus C(capture_vni), the session's VNI.
+        - The lab adds its C(capture_interface); AWS its archive bucket and the VNI read back from
+          the deployed sessions.
+      type: dict
+    constants:
+      description: The model's limits for the CloudFormation templates (their parameter constraints
+        and the "all protocols" protocol number of a normalized rule).
+      type: dict
 errors:
   description: Every validation problem, each the variable path, a colon and the rule (also joined in C(msg)).
   returned: failure
@@ -166,32 +254,20 @@ import copy
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.mirrorlab.vpc.plugins.module_utils import model
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.experiment import (
-    DEFAULTS,
     build_experiment,
     misspelled_variables,
 )
 
 
 def argument_spec():
-    types = {
-        "backend": "str",
-        "deployment": "str",
-        "region": "str",
-        "network": "dict",
-        "sources": "list",
-        "filter": "dict",
-        "session": "dict",
-        "target": "dict",
-        "capture": "dict",
-        "https": "bool",
-        "certificate_arn": "str",
-    }
+    """One option per variable of the model (model.EXPERIMENT), with its type and default."""
     spec = {}
-    for name, kind in types.items():
-        spec[name] = {"type": kind, "default": copy.deepcopy(DEFAULTS[name])}
-        if kind == "list":
-            spec[name]["elements"] = "dict"
+    for option in model.EXPERIMENT:
+        spec[option.name] = {"type": option.type, "default": copy.deepcopy(option.default)}
+        if option.type == "list":
+            spec[option.name]["elements"] = getattr(option.elements, "type", option.elements)
     return spec
 
 
