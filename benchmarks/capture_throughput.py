@@ -267,6 +267,11 @@ LAB_PLAY = """\
       retries: 5
       delay: 2
 
+    - name: The filter, all TCP both ways, normalized by the experiment model
+      mirrorlab.vpc.experiment_info:
+        filter: {{preset: all_tcp}}
+      register: model
+
     - name: Mirror all TCP entering the source device to the target
       mirrorlab.vpc.lab_mirror_session:
         netns: {ns}
@@ -276,11 +281,7 @@ LAB_PLAY = """\
         vni: 12345
         vxlan_device: {vx}
         table: {table}
-        rules:
-          - {{direction: ingress, number: 100, action: accept, protocol: tcp,
-              source_cidr: 0.0.0.0/0, destination_cidr: 0.0.0.0/0}}
-          - {{direction: egress, number: 100, action: accept, protocol: tcp,
-              source_cidr: 0.0.0.0/0, destination_cidr: 0.0.0.0/0}}
+        rules: "{{{{ model.experiment.filter.rules }}}}"
 
     - name: Hand the machine's PID to the benchmark
       ansible.builtin.copy:

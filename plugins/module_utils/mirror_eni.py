@@ -37,11 +37,12 @@ except ImportError:  # pragma: no cover - handled by AnsibleAWSModule (HAS_BOTO3
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.mirror_support import source_support
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.model import SESSIONS_PER_SOURCE_ENI
 
 MAX_FILTER_VALUES = 200  # EC2 accepts up to 200 values per filter
 MAX_LB_NAMES = 20  # DescribeLoadBalancers takes at most 20 names
 MAX_ECS_TASKS = 100  # DescribeTasks takes at most 100 tasks
-MAX_SESSIONS_PER_SOURCE = 3  # AWS quota, not adjustable
+MAX_SESSIONS_PER_SOURCE = SESSIONS_PER_SOURCE_ENI  # AWS quota, not adjustable (model.py)
 LIVE_INSTANCE_STATES = ["pending", "running", "stopping", "stopped"]
 
 # Errors that mean "this account or endpoint cannot tell us", as opposed to a failure.

@@ -17,10 +17,13 @@ The page states the rule as exclusions, not as a list of every supported type:
     X1, X1e; "this does not include T2 instances").
 
 The page does not say which families are Xen-based; `xen_families` is the list of Xen-based
-(previous generation) families from the EC2 documentation on instances built on the Nitro
-System. A family in neither list is a current Nitro family and therefore supported: every
-family AWS has launched since 2018 runs on Nitro, and new families only appear on the page
-when they are excluded.
+(previous generation) families: the families that the EC2 documentation on instances built on
+the Nitro System (`xen_families_from`) does not list. A family in neither list is a current
+Nitro family and therefore supported: every family AWS has launched since 2018 runs on Nitro,
+and new families only appear on the page when they are excluded.
+
+`xen_families` is the project's one list of Xen families: the experiment model refuses them as
+capture instance types (traffic mirroring targets are built for Nitro) from here too.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -56,9 +59,10 @@ SOURCE_INSTANCE_SUPPORT = {
     "supported_xen_families": frozenset(
         ["c4", "d2", "g3", "g3s", "h1", "i3", "m4", "p2", "p3", "r4", "x1", "x1e"]
     ),
+    "xen_families_from": "https://docs.aws.amazon.com/ec2/latest/instancetypes/ec2-nitro-instances.html",
     "xen_families": frozenset(
         [
-            "c1", "c3", "c4", "cc2", "cg1", "cr1", "d2", "g2", "g3", "g3s", "h1", "hi1", "hs1",
+            "c1", "c3", "c4", "cc2", "cg1", "cr1", "d2", "f1", "g2", "g3", "g3s", "h1", "hi1", "hs1",
             "i2", "i3", "m1", "m2", "m3", "m4", "p2", "p3", "r3", "r4", "t1", "t2", "x1", "x1e",
         ]
     ),

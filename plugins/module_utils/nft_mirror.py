@@ -33,7 +33,8 @@ import hashlib
 import ipaddress
 import re
 
-VXLAN_PORT = 4789
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.model import ALL_PROTOCOLS, VXLAN_PORT
+
 DIGEST_PREFIX = "mirrorlab sha256:"
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 _DEV_RE = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")
@@ -69,7 +70,7 @@ def compile_match(rule):
             parts.append("%s sport %s" % (name, _ports(rule["source_ports"])))
         if rule.get("destination_ports"):
             parts.append("%s dport %s" % (name, _ports(rule["destination_ports"])))
-    elif protocol != -1:
+    elif protocol != ALL_PROTOCOLS:
         parts.append("meta l4proto %d" % protocol)
     return " ".join(parts)
 
@@ -110,7 +111,8 @@ def compile_body(rules, source_device, vxlan_device, local_ip, target_ip, dstpor
         lines.append('\t\ttype filter hook %s device "%s" priority %d; policy accept;' % (direction, source_device, priority))
         if direction == "egress":
             lines.append("\t\t" + vxlan_exclusion(local_ip, target_ip, dstport))
-        for rule in sorted((r for r in rules if r["direction"] == direction), key=lambda r: r["number"]):
+        # The rules come normalized, in rule-number order (filter_rules.normalize_rules).
+        for rule in (r for r in rules if r["direction"] == direction):
             lines.append("\t\t" + compile_rule(rule, vxlan_device))
         lines.append("\t}")
     return lines
@@ -125,7 +127,8 @@ def compile_ruleset(rules, table, source_device, vxlan_device, local_ip, target_
                     identity=""):
     """The whole ``nft -f`` script: create or replace ``table netdev <table>`` atomically.
 
-    Returns (script, digest). ``rules`` are normalized rules (filter_rules.normalize_rules).
+    Returns (script, digest). ``rules`` are normalized rules in the normalized order
+    (filter_rules.normalize_rules, or experiment.filter.rules).
     ``identity`` is extra text the digest covers (the module puts the devices' indexes there).
     """
     check_names(table, source_device, vxlan_device)

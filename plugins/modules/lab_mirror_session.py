@@ -64,8 +64,10 @@ options:
     required: true
   rules:
     description:
-      - The filter rules, as in C(mirrorlab_filter.rules) or as normalized by
-        M(mirrorlab.vpc.experiment_info) (C(experiment.filter.rules)). No rules = nothing mirrored.
+      - The filter rules, normalized and in the normalized order, as M(mirrorlab.vpc.experiment_info)
+        returns them (C(experiment.filter.rules)); they are used as they are. Rules written as in
+        C(mirrorlab_filter.rules) (C(protocol: tcp), C(destination_ports: "80")) are refused: pass them
+        through M(mirrorlab.vpc.experiment_info) first. No rules = nothing mirrored.
     type: list
     elements: dict
     default: []
@@ -86,7 +88,7 @@ EXAMPLES = r"""
     vni: "{{ experiment.session.vni }}"
     vxlan_device: mirror1
     table: mirrorlab_session1
-    rules: "{{ experiment.filter.rules }}"
+    rules: "{{ experiment.filter.rules }}"  # normalized by mirrorlab.vpc.experiment_info
 
 - name: Remove it
   mirrorlab.vpc.lab_mirror_session:
@@ -119,7 +121,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mirrorlab.vpc.plugins.module_utils.filter_rules import normalize_rules
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.filter_rules import check_normalized_rules
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.model import VNI_MAX, VNI_MIN, VXLAN_PORT
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.nft_mirror import (
     DIGEST_PREFIX,
     check_names,
@@ -242,18 +245,18 @@ def check_params(module):
         module.fail_json(msg="local_ip and target_ip must be IP addresses: %s" % exc)
     if local.version != target.version:
         module.fail_json(msg="local_ip and target_ip must be of the same IP family")
-    if not 0 <= params["vni"] <= 16777215:
-        module.fail_json(msg="vni must be 0-16777215, got %d" % params["vni"])
+    if not VNI_MIN <= params["vni"] <= VNI_MAX:
+        module.fail_json(msg="vni must be %d-%d, got %d" % (VNI_MIN, VNI_MAX, params["vni"]))
     if not 1 <= params["dstport"] <= 65535:
         module.fail_json(msg="dstport must be 1-65535, got %d" % params["dstport"])
     try:
         check_names(params["table"], params["source_device"], params["vxlan_device"])
     except ValueError as exc:
         module.fail_json(msg=str(exc))
-    rules, errors = normalize_rules(params["rules"], "rules")
+    errors = check_normalized_rules(params["rules"], "rules")
     if errors:
         module.fail_json(msg="invalid rules:\n" + "\n".join(str(e) for e in errors), errors=[str(e) for e in errors])
-    return rules
+    return params["rules"]
 
 
 def present(module, host, rules):
@@ -332,7 +335,7 @@ def main():
             local_ip=dict(type="str"),
             target_ip=dict(type="str"),
             vni=dict(type="int", default=12345),
-            dstport=dict(type="int", default=4789),
+            dstport=dict(type="int", default=VXLAN_PORT),
             vxlan_device=dict(type="str", required=True),
             table=dict(type="str", required=True),
             rules=dict(type="list", elements="dict", default=[]),

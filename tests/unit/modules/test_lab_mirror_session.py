@@ -13,6 +13,7 @@ import uuid
 import pytest
 
 
+from ansible_collections.mirrorlab.vpc.plugins.module_utils import filter_rules as fr
 from ansible_collections.mirrorlab.vpc.plugins.modules import lab_mirror_session
 from conftest import module_main
 
@@ -22,7 +23,8 @@ pytestmark = [
 ]
 
 LOCAL, TARGET = "10.98.0.1", "10.98.0.2"
-RULES = [
+# As a user writes them (mirrorlab_filter.rules); the module takes them normalized (RULES).
+RAW_RULES = [
     {"direction": "ingress", "number": 100, "action": "accept", "protocol": "tcp",
      "source_cidr": "0.0.0.0/0", "destination_cidr": "0.0.0.0/0"},
     {"direction": "egress", "number": 100, "action": "reject", "protocol": "udp",
@@ -30,6 +32,7 @@ RULES = [
     {"direction": "egress", "number": 200, "action": "accept", "protocol": "all",
      "source_cidr": "0.0.0.0/0", "destination_cidr": "0.0.0.0/0"},
 ]
+RULES = fr.normalize_rules(RAW_RULES, "rules")[0]
 
 
 def sh(*argv, check=True):
@@ -179,6 +182,8 @@ def test_absent_refuses_to_delete_a_non_vxlan_device(lab, capsys):
     ({"target_ip": "fd00::2"}, "same IP family"),
     ({"local_ip": "10.98.0"}, "must be IP addresses"),
     ({"vni": 16777216}, "vni must be 0-16777215"),
+    ({"rules": RAW_RULES}, "rules[0]: is not a normalized rule in the normalized order (as experiment_info returns"),
+    ({"rules": list(reversed(RULES))}, "rules[0]: is not a normalized rule in the normalized order"),
     ({"source_device": "mlfnope0"}, "source_device mlfnope0 does not exist"),
 ])
 def test_bad_arguments_fail_before_changing_anything(lab, capsys, overrides, message):
