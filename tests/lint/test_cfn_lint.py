@@ -18,6 +18,8 @@ from cfnlint.decode import cfn_yaml
 
 from conftest import ROOT, ansible_env
 
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.model import VNI_MAX, template_constants
+
 FILES = ROOT / "roles" / "stacks" / "files"
 TEMPLATES = ROOT / "roles" / "stacks" / "templates"
 MIRRORING = TEMPLATES / "mirroring.yml.j2"
@@ -126,6 +128,7 @@ def mirroring_vars(case):
         "mirroring_rules": experiment_rules(filter_value) if filter_value else [],
         "mirroring_source_enis": enis,
         "mirroring_target": target,
+        "mirroring_constants": template_constants(),
     }
 
 
@@ -224,7 +227,7 @@ def test_rendered_mirroring_structure(rendered, case):
     assert load(render_with_jinja2(variables)) == template
 
     assert template["Parameters"]["Vni"]["Default"] == 12345
-    assert template["Parameters"]["Vni"]["MaxValue"] == 16777215
+    assert template["Parameters"]["Vni"]["MaxValue"] == VNI_MAX == 16777215
     assert template["Parameters"]["SessionNumber"]["Default"] == 1
 
     (target,) = of_type(template, "AWS::EC2::TrafficMirrorTarget").values()
@@ -278,7 +281,8 @@ def test_rendered_mirroring_structure(rendered, case):
 
 def test_session_logical_ids_do_not_depend_on_list_position():
     """Reconciling adds and removes sessions; the others must keep their logical ids."""
-    base = {"mirroring_rules": experiment_rules({"preset": "all_tcp"}), "mirroring_target": ENI_TARGET}
+    base = {"mirroring_rules": experiment_rules({"preset": "all_tcp"}), "mirroring_target": ENI_TARGET,
+            "mirroring_constants": template_constants()}
     before = of_type(load(render_with_jinja2({**base, "mirroring_source_enis": THREE_ENIS})), "AWS::EC2::TrafficMirrorSession")
     after = of_type(load(render_with_jinja2({**base, "mirroring_source_enis": THREE_ENIS[2:0:-1]})), "AWS::EC2::TrafficMirrorSession")
     assert set(after) < set(before)
