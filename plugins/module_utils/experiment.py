@@ -36,7 +36,6 @@ from ansible_collections.mirrorlab.vpc.plugins.module_utils.validation import (
 )
 
 PREFIX = model.PREFIX
-OPTIONS = model.by_name(model.EXPERIMENT)
 DEFAULTS = model.default_of(model.EXPERIMENT)
 BACKENDS = model.BACKENDS
 STACKS = ("sample_service", "target_instance", "mirroring")
@@ -148,8 +147,9 @@ def build_experiment(values):
     """Validate and normalize the whole model. Returns (experiment or None, [messages])."""
     values = dict(values or {})
     errors = Errors(PREFIX)
-    for key in sorted(set(values) - set(OPTIONS), key=str):
-        errors.add(key, "unknown variable (known: %s)" % ", ".join(PREFIX + k for k in sorted(OPTIONS)))
+    known = [option.name for option in model.EXPERIMENT]
+    for key in sorted(set(values) - set(known), key=str):
+        errors.add(key, "unknown variable (known: %s)" % ", ".join(PREFIX + k for k in sorted(known)))
 
     model_values = {}
     for option in model.EXPERIMENT:
@@ -199,7 +199,7 @@ def misspelled_variables(names):
     variables such as mirrorlab_deployment_tag), so only names within two typing mistakes of a
     model variable are reported, and only as warnings.
     """
-    known = [PREFIX + key for key in OPTIONS]
+    known = [PREFIX + option.name for option in model.EXPERIMENT]
     warnings = []
     for name in sorted(set(names or [])):
         if name in known:

@@ -53,6 +53,8 @@ BAD_VALUES = [
     ({"capture_max_total_mb": 100, "capture_rotate_mb": 100}, "capture_max_total_mb: must be at least 2 x capture_rotate_mb x links (200)"),
     ({"capture_s3_bucket": "Bad_Bucket"}, "capture_s3_bucket: must be empty"),
     ({"capture_dir": "/var"}, "capture_dir: must be an absolute path"),
+    ({"capture_dir": "/var/lib/pcaps\nExecStart=/bin/sh"}, "capture_dir: must not contain a newline"),
+    ({"capture_rotate_seconds": -5}, "capture_rotate_seconds: must be an integer of at least 1, got -5"),
 ]
 
 

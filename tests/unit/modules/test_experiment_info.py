@@ -3,6 +3,7 @@
 import json
 import sys
 
+import pytest
 import yaml
 
 
@@ -168,3 +169,66 @@ def test_role_in_a_play_over_several_hosts(tmp_path):
     assert proc.stdout.count("TASK [mirrorlab.vpc.experiment : Validate the experiment model]") == 1
     assert proc.stdout.count("ok: [mlf-host-a -> localhost]") >= 1
     assert "ok: [mlf-host-b -> localhost]" not in proc.stdout.split("TASK [mirrorlab.vpc.experiment : Publish")[0]
+
+
+BAD_CAPTURE = {"rotate_seconds": -5, "tool": "wireshark", "rotate_second": 60, "max_total_mb": 150,
+               "dir": "/var/lib/pcaps\nExecStart=/bin/sh"}
+BAD_CAPTURE_ERRORS = [
+    "mirrorlab_capture.rotate_second: unknown key (known: buffer_kib, dir, dstport, extra_vnis, filter, group, "
+    "housekeeping_seconds, install_packages, interface, link_manager, link_name, max_total_mb, min_free_mb, mtu, "
+    "rotate_mb, rotate_seconds, s3_bucket, s3_endpoint_url, s3_environment, s3_prefix, s3_region, snaplen, tool, "
+    "user); did you mean rotate_seconds?",
+    "mirrorlab_capture.rotate_seconds: must be an integer of at least 1, got -5",
+    "mirrorlab_capture.tool: must be tcpdump or dumpcap, got 'wireshark'",
+    "mirrorlab_capture.dir: must not contain a newline or another control character, got "
+    "'/var/lib/pcaps\\nExecStart=/bin/sh'",
+    "mirrorlab_capture.max_total_mb: must be at least 2 x mirrorlab_capture.rotate_mb x links (200), got 150: "
+    "each link's open file counts too",
+]
+
+
+def test_bad_capture_settings_fail_the_module(capsys):
+    code, result = result_of(capsys, {"capture": BAD_CAPTURE})
+    assert code == 1 and result["failed"] is True
+    assert result["errors"] == BAD_CAPTURE_ERRORS
+    assert result["msg"].startswith("The experiment model is invalid (5 problems):")
+
+
+def test_capture_vars_through_the_module(capsys):
+    code, result = result_of(capsys, {"session": {"vni": 77}, "capture": {"tool": "dumpcap", "rotate_seconds": "60"}})
+    assert code == 0
+    assert result["experiment"]["capture_vars"] == {"capture_tool": "dumpcap", "capture_rotate_seconds": 60,
+                                                    "capture_vni": 77}
+
+
+def test_role_refuses_bad_capture_settings_before_anything_else(tmp_path):
+    play = tmp_path / "play.yml"
+    play.write_text(PLAY)
+    out = tmp_path / "experiment.json"
+    extra = {"out": str(out), "ansible_python_interpreter": sys.executable, "mirrorlab_capture": BAD_CAPTURE}
+    proc = run(["ansible-playbook", "-i", "localhost,", "-c", "local", str(play), "-e", json.dumps(extra)],
+               cwd=ROOT, check=False)
+    assert proc.returncode != 0
+    text = " ".join(proc.stdout.split())
+    for piece in ("mirrorlab_capture.rotate_seconds: must be an integer of at least 1, got -5",
+                  "user); did you mean rotate_seconds?",
+                  "mirrorlab_capture.tool: must be tcpdump or dumpcap, got",
+                  "mirrorlab_capture.dir: must not contain a newline or another control character",
+                  "mirrorlab_capture.max_total_mb: must be at least 2 x mirrorlab_capture.rotate_mb x links (200), got 150"):
+        assert piece in text, piece
+    assert "Publish the normalized experiment model" not in proc.stdout
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("playbook", ["playbooks/lab_site.yml", "playbooks/aws_site.yml"])
+def test_site_validates_the_model_before_anything_is_created(playbook):
+    """The first play of each backend's site playbook includes the experiment role before any
+    task that creates something (only read-only pre-flight checks may come first)."""
+    first_play = yaml.safe_load((ROOT / playbook).read_text())[0]
+    for task in first_play["tasks"]:
+        include = task.get("ansible.builtin.include_role") or {}
+        if include.get("name") == "mirrorlab.vpc.experiment":
+            break
+        assert include.get("tasks_from") == "preflight", "%s: %r runs before the model is validated" % (playbook, task)
+    else:
+        pytest.fail("%s does not include mirrorlab.vpc.experiment" % playbook)
