@@ -34,6 +34,17 @@ YAML_BEGIN = "# BEGIN %s" % GENERATED
 YAML_END = "# END generated"
 
 
+class Dumper(yaml.SafeDumper):
+    """Block sequences indented under their key, as yamllint (ansible-lint) wants them."""
+
+    def increase_indent(self, flow=False, indentless=False):
+        return super().increase_indent(flow, False)
+
+
+def dump(data):
+    return yaml.dump(data, Dumper=Dumper, sort_keys=False, width=100, allow_unicode=True)
+
+
 # --- text ------------------------------------------------------------------------------------
 
 def flow(value):
@@ -170,7 +181,7 @@ def experiment_argument_specs():
         "author": ["mirrorlab developers"],
         "options": options,
     }}}
-    return f"---\n# {GENERATED}\n" + yaml.safe_dump(specs, sort_keys=False, width=100, allow_unicode=True)
+    return f"---\n# {GENERATED}\n" + dump(specs)
 
 
 def module_options():
@@ -178,7 +189,7 @@ def module_options():
     for option in model.EXPERIMENT:
         options[option.name] = dict(description=description(option, model.PREFIX + option.name),
                                     **spec_of(option, choices=False))
-    text = yaml.safe_dump(options, sort_keys=False, width=100, allow_unicode=True)
+    text = dump(options)
     return "".join("  " + line + "\n" if line else "\n" for line in text.splitlines())
 
 
@@ -226,7 +237,7 @@ def capture_argument_specs():
         "author": ["mirrorlab developers"],
         "options": options,
     }}}
-    return f"---\n# {GENERATED}\n" + yaml.safe_dump(specs, sort_keys=False, width=100, allow_unicode=True)
+    return f"---\n# {GENERATED}\n" + dump(specs)
 
 
 def capture_table():

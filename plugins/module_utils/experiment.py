@@ -21,7 +21,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import copy
 import ipaddress
 
 from ansible_collections.mirrorlab.vpc.plugins.module_utils import model

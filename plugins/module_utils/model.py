@@ -223,8 +223,7 @@ EXPERIMENT = [
            "what to mirror; each source ENI gets one session, so a source is listed once",
            elements="dict", variants=SOURCE_VARIANTS, min_items=1, item="source", kind="sources",
            rule="must be a non-empty list of sources, e.g. [{type: sample_service}]"),
-    Option("filter", "dict", doc="the mirror filter: a preset, or rules with AWS semantics (docs/filters.md)", kind="filter",
-           options=[
+    Option("filter", "dict", kind="filter", doc="the mirror filter: a preset, or rules with AWS semantics", options=[
         Option("preset", "str", "all_tcp", "ignored when `rules` is given (presets below)", choices=PRESETS),
         Option("rules", "list", [], "at most %d rules (AWS quota per filter), see below" % RULES_PER_FILTER,
                elements="dict", options=RULE_OPTIONS, none_is_default=True, rule="must be a list of rules"),
@@ -336,18 +335,6 @@ def by_name(options):
 def default_of(options):
     """{name: default} of a list of options (the defaults are not copied: copy before changing)."""
     return dict((option.name, option.default) for option in options)
-
-
-def option_at(path, options=None):
-    """The option at a dotted path such as ``session.vni`` (``capture.tool`` reaches CAPTURE)."""
-    options = EXPERIMENT if options is None else options
-    head, _, rest = path.partition(".")
-    option = by_name(options)[head]
-    if not rest:
-        return option
-    if option.name == "capture" and options is EXPERIMENT:
-        return option_at(rest, CAPTURE)
-    return option_at(rest, option.options)
 
 
 def template_constants():

@@ -19,8 +19,8 @@ description:
     variables, whatever applies to the host), checks them with the rules that
     M(mirrorlab.vpc.experiment_info) applies to C(mirrorlab_capture) (declared once in
     C(plugins/module_utils/model.py)) and returns the capture links.
-  - Every problem is reported at once, each C(capture_<variable>: <rule>), for example
-    C(capture_rotate_seconds: must be an integer of at least 1, got -5).
+  - "Every problem is reported at once, each C(capture_<variable>: <rule>), for example
+    C(capture_rotate_seconds: must be an integer of at least 1, got -5)."
   - The capture role runs it first; it takes no options.
 author:
   - mirrorlab developers (@mirrorlab)

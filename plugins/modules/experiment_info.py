@@ -34,36 +34,36 @@ options:
   # BEGIN generated from plugins/module_utils/model.py by scripts/model_docs.py: do not edit by hand
   backend:
     description:
-    - Where the experiment runs; set by the inventory (C(inventories/lab), C(inventories/aws)) (C(mirrorlab_backend)).
-    - C(lab) or C(aws).
+      - Where the experiment runs; set by the inventory (C(inventories/lab), C(inventories/aws)) (C(mirrorlab_backend)).
+      - C(lab) or C(aws).
     type: str
     default: lab
   deployment:
     description:
-    - 'Deployment name: prefix of the stack names, value of the tag C(mirrorlab:deployment) on every resource
-      (C(mirrorlab_deployment)).'
-    - '1-23 characters: a lower-case letter, then lower-case letters, digits or ''-'', not ending in ''-''
-      (it prefixes CloudFormation stack names).'
+      - 'Deployment name: prefix of the stack names, value of the tag C(mirrorlab:deployment) on every resource
+        (C(mirrorlab_deployment)).'
+      - '1-23 characters: a lower-case letter, then lower-case letters, digits or ''-'', not ending in ''-''
+        (it prefixes CloudFormation stack names).'
     type: str
     default: mirrorlab
   region:
     description:
-    - The AWS region (C(mirrorlab_region)). AWS only.
-    - An AWS region name such as eu-west-1.
+      - The AWS region (C(mirrorlab_region)). AWS only.
+      - An AWS region name such as eu-west-1.
     type: str
     default: eu-west-1
   network:
     description:
-    - The VPC (C(mirrorlab_network)).
-    - 'C(vpc_cidr) (default C(10.0.0.0/16)): an IPv4 CIDR from /16 to /28 with no host bits set (AWS VPC
-      rule); the VPC''s CIDR; lab: the lab VPC; AWS: with C(vpc_id), or checked against the export.'
-    - 'C(vpc_id) (default C("")): an id like vpc-0123456789abcdef0; or empty; the VPC''s id; empty = import
-      it from the C(import_prefix) exports. AWS only.'
-    - 'C(subnet_ids) (default C([])): a list of subnet ids; at least 2 subnets in different zones when C(vpc_id)
-      is given; refused without it. AWS only.'
-    - 'C(import_prefix) (default C(infra-vpc)): a CloudFormation export name prefix (letters, digits, ''-'',
-      '':''); exports C(<prefix>-VpcId), C(<prefix>-VpcCidr), C(<prefix>-PublicSubnets), C(<prefix>-PrivateSubnets).
-      AWS only.'
+      - The VPC (C(mirrorlab_network)).
+      - 'C(vpc_cidr) (default C(10.0.0.0/16)): an IPv4 CIDR from /16 to /28 with no host bits set (AWS VPC
+        rule); the VPC''s CIDR; lab: the lab VPC; AWS: with C(vpc_id), or checked against the export.'
+      - 'C(vpc_id) (default C("")): an id like vpc-0123456789abcdef0; or empty; the VPC''s id; empty = import
+        it from the C(import_prefix) exports. AWS only.'
+      - 'C(subnet_ids) (default C([])): a list of subnet ids; at least 2 subnets in different zones when
+        C(vpc_id) is given; refused without it. AWS only.'
+      - 'C(import_prefix) (default C(infra-vpc)): a CloudFormation export name prefix (letters, digits,
+        ''-'', '':''); exports C(<prefix>-VpcId), C(<prefix>-VpcCidr), C(<prefix>-PublicSubnets), C(<prefix>-PrivateSubnets).
+        AWS only.'
     type: dict
     default:
       vpc_cidr: 10.0.0.0/16
@@ -72,53 +72,53 @@ options:
       import_prefix: infra-vpc
   sources:
     description:
-    - What to mirror; each source ENI gets one session, so a source is listed once (C(mirrorlab_sources)).
-    - 'A non-empty list of sources, e.g. [{type: sample_service}].'
-    - 'C([].type): one of C(sample_service), C(load_balancer), C(instance), C(ecs_service), C(network_interface);
-      C(sample_service): the sample service''s ALB (on the lab: the lab''s ALB); C(load_balancer): a load
-      balancer by C(name) or C(arn) (on the lab: the lab''s ALB); C(instance): EC2 instances by C(id) or
-      C(tags) (AWS only); C(ecs_service): the tasks of an ECS service (on the lab: the backend); C(network_interface):
-      one ENI by C(id) (on the lab: a lab ENI id, see docs/lab.md).'
-    - 'C([].name): C(type: load_balancer); a load balancer name (1-32 letters, digits, ''-''); load balancer
-      name.'
-    - 'C([].arn): C(type: load_balancer); an elasticloadbalancing load balancer ARN; load balancer ARN.'
-    - 'C([].id): C(type: instance); an id like i-0123456789abcdef0; instance id. AWS only.'
-    - 'C([].tags): C(type: instance); a mapping of tag names to values; tag names to values; every instance
-      carrying them. AWS only.'
-    - 'C([].cluster): C(type: ecs_service); a string (a name or an ARN); cluster name or ARN.'
-    - 'C([].service): C(type: ecs_service); a string (a name or an ARN); service name or ARN.'
-    - 'C([].id): C(type: network_interface); an id like eni-0123456789abcdef0; ENI id.'
+      - What to mirror; each source ENI gets one session, so a source is listed once (C(mirrorlab_sources)).
+      - 'A non-empty list of sources, e.g. [{type: sample_service}].'
+      - 'C([].type): one of C(sample_service), C(load_balancer), C(instance), C(ecs_service), C(network_interface);
+        C(sample_service): the sample service''s ALB (on the lab: the lab''s ALB); C(load_balancer): a load
+        balancer by C(name) or C(arn) (on the lab: the lab''s ALB); C(instance): EC2 instances by C(id)
+        or C(tags) (AWS only); C(ecs_service): the tasks of an ECS service (on the lab: the backend); C(network_interface):
+        one ENI by C(id) (on the lab: a lab ENI id, see docs/lab.md).'
+      - 'C([].name): C(type: load_balancer); a load balancer name (1-32 letters, digits, ''-''); load balancer
+        name.'
+      - 'C([].arn): C(type: load_balancer); an elasticloadbalancing load balancer ARN; load balancer ARN.'
+      - 'C([].id): C(type: instance); an id like i-0123456789abcdef0; instance id. AWS only.'
+      - 'C([].tags): C(type: instance); a mapping of tag names to values; tag names to values; every instance
+        carrying them. AWS only.'
+      - 'C([].cluster): C(type: ecs_service); a string (a name or an ARN); cluster name or ARN.'
+      - 'C([].service): C(type: ecs_service); a string (a name or an ARN); service name or ARN.'
+      - 'C([].id): C(type: network_interface); an id like eni-0123456789abcdef0; ENI id.'
     type: list
     elements: dict
     default:
-    - type: sample_service
+      - type: sample_service
   filter:
     description:
-    - 'The mirror filter: a preset, or rules with AWS semantics (docs/filters.md) (C(mirrorlab_filter)).'
-    - 'C(preset) (default C(all_tcp)): one of C(all_tcp), C(alb_client), C(alb_target); ignored when C(rules)
-      is given (presets below).'
-    - 'C(rules) (default C([])): a list of rules; at most 10 rules (AWS quota per filter), see below.'
-    - 'C(rules[].direction): C(ingress) or C(egress); as seen by the source ENI.'
-    - 'C(rules[].number): 1-32766; unique per direction; lower is evaluated first.'
-    - 'C(rules[].action): C(accept) or C(reject); C(accept): mirrored, C(reject): not mirrored.'
-    - 'C(rules[].protocol) (default C(all)): C(tcp), C(udp), C(icmp), C(all) or a number 0-255.'
-    - 'C(rules[].source_cidr): IPv4 or IPv6 CIDR (a bare address is /32 or /128); AWS: IPv4 only.'
-    - 'C(rules[].destination_cidr): same IP family as C(source_cidr).'
-    - 'C(rules[].source_ports): C(N) or C(N-M) (0-65535), tcp and udp only; omitted = any.'
-    - 'C(rules[].destination_ports): C(N) or C(N-M) (0-65535), tcp and udp only; omitted = any.'
-    - 'C(rules[].description) (default C("")): at most 255 characters.'
+      - 'The mirror filter: a preset, or rules with AWS semantics (C(mirrorlab_filter)).'
+      - 'C(preset) (default C(all_tcp)): one of C(all_tcp), C(alb_client), C(alb_target); ignored when C(rules)
+        is given (presets below).'
+      - 'C(rules) (default C([])): a list of rules; at most 10 rules (AWS quota per filter), see below.'
+      - 'C(rules[].direction): C(ingress) or C(egress); as seen by the source ENI.'
+      - 'C(rules[].number): 1-32766; unique per direction; lower is evaluated first.'
+      - 'C(rules[].action): C(accept) or C(reject); C(accept): mirrored, C(reject): not mirrored.'
+      - 'C(rules[].protocol) (default C(all)): C(tcp), C(udp), C(icmp), C(all) or a number 0-255.'
+      - 'C(rules[].source_cidr): IPv4 or IPv6 CIDR (a bare address is /32 or /128); AWS: IPv4 only.'
+      - 'C(rules[].destination_cidr): same IP family as C(source_cidr).'
+      - 'C(rules[].source_ports): C(N) or C(N-M) (0-65535), tcp and udp only; omitted = any.'
+      - 'C(rules[].destination_ports): C(N) or C(N-M) (0-65535), tcp and udp only; omitted = any.'
+      - 'C(rules[].description) (default C("")): at most 255 characters.'
     type: dict
     default:
       preset: all_tcp
       rules: []
   session:
     description:
-    - The mirror sessions (one per source ENI) (C(mirrorlab_session)).
-    - 'C(vni) (default C(12345)): 0-16777215; VXLAN network identifier of every session (the capture link''s
-      VNI).'
-    - 'C(session_number) (default C(1)): 1-32766; the sessions'' priority on their ENI, lowest first.'
-    - 'C(packet_length) (default C(null)): 1-8500 or null; bytes mirrored of each packet; null = the whole
-      packet.'
+      - The mirror sessions (one per source ENI) (C(mirrorlab_session)).
+      - 'C(vni) (default C(12345)): 0-16777215; VXLAN network identifier of every session (the capture link''s
+        VNI).'
+      - 'C(session_number) (default C(1)): 1-32766; the sessions'' priority on their ENI, lowest first.'
+      - 'C(packet_length) (default C(null)): 1-8500 or null; bytes mirrored of each packet; null = the whole
+        packet.'
     type: dict
     default:
       vni: 12345
@@ -126,11 +126,11 @@ options:
       packet_length: null
   target:
     description:
-    - The capture target (C(mirrorlab_target)).
-    - 'C(count) (default C(1)): 1-10; capture instances; above 1 they sit behind an NLB (UDP 4789).'
-    - 'C(instance_type) (default C(t3.small)): an EC2 instance type such as t3.small; a Nitro type (known
-      Xen families such as t2, m4, c4, i3 are refused). AWS only.'
-    - 'C(spot) (default C(false)): true or false; a spot instance. AWS only.'
+      - The capture target (C(mirrorlab_target)).
+      - 'C(count) (default C(1)): 1-10; capture instances; above 1 they sit behind an NLB (UDP 4789).'
+      - 'C(instance_type) (default C(t3.small)): an EC2 instance type such as t3.small; a Nitro type (known
+        Xen families such as t2, m4, c4, i3 are refused). AWS only.'
+      - 'C(spot) (default C(false)): true or false; a spot instance. AWS only.'
     type: dict
     default:
       count: 1
@@ -138,21 +138,21 @@ options:
       spot: false
   capture:
     description:
-    - The capture role's settings, each key a C(capture_<key>) variable without its prefix (C(mirrorlab_capture)).
-    - A mapping (see the capture role's capture_* variables).
+      - The capture role's settings, each key a C(capture_<key>) variable without its prefix (C(mirrorlab_capture)).
+      - A mapping (see the capture role's capture_* variables).
     type: dict
     default: {}
   https:
     description:
-    - An HTTPS listener on the sample service; without C(mirrorlab_certificate_arn) a self-signed certificate
-      is imported to ACM (C(mirrorlab_https)). AWS only.
+      - An HTTPS listener on the sample service; without C(mirrorlab_certificate_arn) a self-signed certificate
+        is imported to ACM (C(mirrorlab_https)). AWS only.
     type: bool
     default: false
   certificate_arn:
     description:
-    - 'ACM certificate of the HTTPS listener; only with C(mirrorlab_https: true) (C(mirrorlab_certificate_arn)).
-      AWS only.'
-    - An ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>); or empty.
+      - 'ACM certificate of the HTTPS listener; only with C(mirrorlab_https: true) (C(mirrorlab_certificate_arn)).
+        AWS only.'
+      - An ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>); or empty.
     type: str
     default: ''
   # END generated

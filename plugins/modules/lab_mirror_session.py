@@ -65,9 +65,9 @@ options:
   rules:
     description:
       - The filter rules, normalized and in the normalized order, as M(mirrorlab.vpc.experiment_info)
-        returns them (C(experiment.filter.rules)); they are used as they are. Rules written as in
-        C(mirrorlab_filter.rules) (C(protocol: tcp), C(destination_ports: "80")) are refused: pass them
-        through M(mirrorlab.vpc.experiment_info) first. No rules = nothing mirrored.
+        returns them (C(experiment.filter.rules)); they are used as they are.
+      - Rules written as in C(mirrorlab_filter.rules) (a protocol name, ports as text) are refused;
+        pass them through M(mirrorlab.vpc.experiment_info) first. No rules = nothing mirrored.
     type: list
     elements: dict
     default: []
