@@ -41,6 +41,7 @@ PAGES = {
 }
 
 VNI_MIN, VNI_MAX = 0, 16777215  # a 24-bit VXLAN network identifier (vxlan; session_api VirtualNetworkId)
+VNI_DEFAULT = 12345  # mirrorlab's: the session's VNI and the capture link's, unless set
 SESSION_NUMBER_MIN, SESSION_NUMBER_MAX = 1, 32766  # session_api SessionNumber: "Valid values are 1-32766"
 PACKET_LENGTH_MIN, PACKET_LENGTH_MAX = 1, 8500  # session_api PacketLength: "Valid values are 1-8500"
 SESSIONS_PER_SOURCE_ENI = 3  # quotas: sessions per source network interface, not adjustable
@@ -229,7 +230,7 @@ EXPERIMENT = [
                elements="dict", options=RULE_OPTIONS, none_is_default=True, rule="must be a list of rules"),
     ]),
     Option("session", "dict", doc="the mirror sessions (one per source ENI)", options=[
-        Option("vni", "int", 12345, "VXLAN network identifier of every session (the capture link's VNI)",
+        Option("vni", "int", VNI_DEFAULT, "VXLAN network identifier of every session (the capture link's VNI)",
                minimum=VNI_MIN, maximum=VNI_MAX),
         Option("session_number", "int", 1, "the sessions' priority on their ENI, lowest first",
                minimum=SESSION_NUMBER_MIN, maximum=SESSION_NUMBER_MAX),
@@ -263,7 +264,7 @@ CAPTURE = [
            settable=SET_BY_PLAYBOOKS),
     Option("purge_files", "bool", False, "with `capture_state: absent`, also delete the pcap files and the capture group",
            settable=SET_BY_PLAYBOOKS),
-    Option("vni", "int", 12345, "the mirror session's VNI (AWS: read from the deployed sessions); its link is "
+    Option("vni", "int", VNI_DEFAULT, "the mirror session's VNI (AWS: read from the deployed sessions); its link is "
                                 "`capture_link_name`", minimum=VNI_MIN, maximum=VNI_MAX,
            settable="is the session's VNI: set mirrorlab_session.vni"),
     Option("link_name", "str", "capture0", "name of the link of `capture_vni`",

@@ -122,7 +122,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.filter_rules import check_normalized_rules
-from ansible_collections.mirrorlab.vpc.plugins.module_utils.model import VNI_MAX, VNI_MIN, VXLAN_PORT
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.model import VNI_DEFAULT, VNI_MAX, VNI_MIN, VXLAN_PORT
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.nft_mirror import (
     DIGEST_PREFIX,
     check_names,
@@ -334,7 +334,7 @@ def main():
             source_device=dict(type="str"),
             local_ip=dict(type="str"),
             target_ip=dict(type="str"),
-            vni=dict(type="int", default=12345),
+            vni=dict(type="int", default=VNI_DEFAULT),
             dstport=dict(type="int", default=VXLAN_PORT),
             vxlan_device=dict(type="str", required=True),
             table=dict(type="str", required=True),
