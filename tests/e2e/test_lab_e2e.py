@@ -125,6 +125,19 @@ def test_deploy_all_tcp(lab):
     addrs = subprocess.run(["ip", "-4", "addr"], capture_output=True, text=True).stdout
     routes = subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
     assert "10.0.0." not in addrs and "198.51.100." not in addrs + routes and "10.0.0.0/16" not in routes
+    # Inside its own namespace each interface has a plain name; the router's carry the prefix.
+    plan = module("lab_plan", {"deployment": DEPLOYMENT})["lab"]
+    assert link_names(f"ml-{DEPLOYMENT}-alb") == {"lo", "vpc0", "mirror0"}
+    assert link_names(f"ml-{DEPLOYMENT}-client") == {"lo", "inet0"}
+    assert link_names(f"ml-{DEPLOYMENT}-router") == {"lo"} | {plan["prefix"] + n for n in (
+        "vpc", "inet", "alb", "backend", "target")}
+    assert f"Sources mirrored: ml-{DEPLOYMENT}-alb/vpc0 " in proc.stdout
+
+
+def link_names(netns):
+    links = json.loads(subprocess.run(["ip", "-n", netns, "-j", "link", "show"], capture_output=True, text=True,
+                                      check=True).stdout)
+    return {link["ifname"] for link in links}
 
 
 def test_rerun_changes_nothing(lab):
@@ -178,7 +191,7 @@ def test_backend_interface_as_source(lab):
     eni = module("lab_plan", {"deployment": DEPLOYMENT})["lab"]["nodes"]["backend"]["eni_id"]
     proc = site(mirrorlab_filter={"preset": "all_tcp"},
                 mirrorlab_sources=[{"type": "network_interface", "id": eni}])
-    assert f"= {eni}" in proc.stdout  # the summary names the lab's ENI ids
+    assert f"backend ml-{DEPLOYMENT}-backend/vpc0 = {eni}" in proc.stdout  # the summary names the lab's ENI ids
     # The ALB's session is gone: only the backend's interface is mirrored now.
     tables = subprocess.run(["ip", "netns", "exec", f"ml-{DEPLOYMENT}-alb", "nft", "list", "tables"],
                             capture_output=True, text=True).stdout
