@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from labtools import ROOT, leftovers, module, netns_names, playbook, recap_all, run
+from labtools import ROOT, leftovers, module, netns_names, playbook, recap_all
 
 pytestmark = [
     pytest.mark.slow,
@@ -62,7 +62,6 @@ def http_requests(pcap_dir):
 
 class Lab:
     pcap_dir = None
-    pids = ()
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +72,7 @@ def lab():
     playbook(ROOT / "teardown.yml", {"mirrorlab_deployment": DEPLOYMENT}, check=False)
 
 
-def mirrored(state, *, present, absent=(), flush_marker=None, timeout=20):
+def mirrored(state, *, present, absent=(), timeout=20):
     """Wait until every `present` request is in the pcaps; then none of `absent` may be."""
     deadline = time.monotonic() + timeout
     while True:
