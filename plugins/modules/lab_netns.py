@@ -178,6 +178,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.lab_host import (
+    in_netns,
     netns_exists,
     netns_listed,
     process,
@@ -265,10 +266,10 @@ def ensure_link_up(net, ns, name, link):
 def ensure_offloads_off(net, ns, name, link):
     on = set(OFFLOADS) if link is None else net.offloads_on(ns, name)
     if on:
-        args = ["ip", "netns", "exec", ns, "ethtool", "-K", name]
+        args = ["ethtool", "-K", name]
         for offload in sorted(on):
             args += [OFFLOADS[offload], "off"]
-        net.change(args)
+        net.change(in_netns(args, ns))
 
 
 def ensure_addresses(net, ns, name, link, wanted):
@@ -292,7 +293,7 @@ def ensure_sysctls(net, ns, sysctls, exists):
     for key, value in sysctls.items():
         value = str(int(value)) if isinstance(value, bool) else str(value)
         if not exists or net.sysctl(ns, key) != value:
-            net.change(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", f"{key}={value}"])
+            net.change(in_netns(["sysctl", "-q", "-w", f"{key}={value}"], ns))
 
 
 def present(net, params):
