@@ -18,7 +18,7 @@ description:
   - Every link is created directly inside its namespace (C(ip -n NS link add ... peer ... netns
     PEER_NS)), so nothing is ever added to the host's root namespace.
   - With O(state=absent) it ends the processes still running in each namespace (by PID and
-    start time, from C(ip netns pids): SIGTERM, then SIGKILL after O(stop_timeout)), deletes the
+    start time, from C(ip netns pids); SIGTERM, then SIGKILL after O(stop_timeout)), deletes the
     namespaces, and deletes any bridge or veth peer of the given names left in the root
     namespace. It works from any partial state and is a no-op when nothing is left.
   - "Names: a veth's first end (O(veths[].name)) lives in a namespace of its own and may have a
@@ -105,7 +105,7 @@ options:
         elements: str
         default: []
       peer:
-        description: The other end's interface name (unique on the host: see the notes on names).
+        description: The other end's interface name (unique on the host; see the notes on names).
         type: str
         required: true
       peer_netns:

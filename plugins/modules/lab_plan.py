@@ -139,7 +139,7 @@ lab:
     nodes:
       description:
         - Per node (router, client, alb, backend, target) its namespace, interface (its name in
-          the node's namespace: C(inet0) for the client, C(vpc0) for the others),
+          the node's namespace, C(inet0) for the client, C(vpc0) for the others),
           C(qualified_interface) (C(<namespace>/<interface>)), address, prefix length and
           gateway; the ALB, the backend and the target also C(peer), their port on the VPC
           bridge in the router namespace (C(<prefix>alb), C(<prefix>backend),
