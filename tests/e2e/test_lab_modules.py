@@ -229,7 +229,7 @@ def test_netns_teardown_sweeps_only_shared_names_from_the_root_namespace(tag):
     topo = _topology(tag)
     bridge, peer, own_end = topo["bridges"][0]["name"], topo["veths"][0]["peer"], topo["veths"][0]["name"]
     for name in (bridge, peer, own_end):
-        subprocess.run(["ip", "link", "add", name, "type", "dummy"], check=True)
+        subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
     try:
         gone = module("lab_netns", dict(topo, state="absent"))
         assert gone["changed"] and sorted(gone["commands"]) == sorted(
