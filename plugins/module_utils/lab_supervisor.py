@@ -7,16 +7,24 @@
 
 The module writes SUPERVISOR to the machine's state directory and starts it detached with
 `setsid --fork python3 supervise.py STATE_DIR CONSOLE_LOG systemd-nspawn ...`. It outlives the
-module, records its own PID and systemd-nspawn's, runs systemd-nspawn again whenever the
-machine reboots (nspawn exits with status 133) and stops when the machine powers off or the
-state directory holds a `stop` file.
+module, records its own PID (SUPERVISOR_PID) and systemd-nspawn's (NSPAWN_PID) in the state
+directory, runs systemd-nspawn again whenever the machine reboots (nspawn exits with status
+REBOOT_STATUS) and stops when the machine powers off or the state directory holds a STOP_FLAG
+file. The script runs on its own, outside Ansible: it imports nothing of the collection; the
+file names it shares with the module are written into it from the constants below.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-SUPERVISOR = r'''
+SUPERVISOR_PID = "supervisor.pid"
+NSPAWN_PID = "nspawn.pid"
+STOP_FLAG = "stop"
+REBOOT_STATUS = 133  # systemd-nspawn's exit status when the machine asked for a reboot
+
+SUPERVISOR = "SUPERVISOR_PID, NSPAWN_PID, STOP_FLAG, REBOOT_STATUS = %r, %r, %r, %d\n" % (
+    SUPERVISOR_PID, NSPAWN_PID, STOP_FLAG, REBOOT_STATUS) + r'''
 import os, signal, subprocess, sys
 
 state_dir, console_log, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
@@ -25,10 +33,10 @@ null = os.open(os.devnull, os.O_RDONLY)
 os.dup2(null, 0)
 os.dup2(log, 1)
 os.dup2(log, 2)
-with open(os.path.join(state_dir, "supervisor.pid"), "w") as f:
+with open(os.path.join(state_dir, SUPERVISOR_PID), "w") as f:
     f.write(str(os.getpid()))
 
-stop_flag = os.path.join(state_dir, "stop")
+stop_flag = os.path.join(state_dir, STOP_FLAG)
 child = None
 
 
@@ -40,12 +48,12 @@ def forward(signum, frame):
 signal.signal(signal.SIGTERM, forward)
 while True:
     child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
-    with open(os.path.join(state_dir, "nspawn.pid"), "w") as f:
+    with open(os.path.join(state_dir, NSPAWN_PID), "w") as f:
         f.write(str(child.pid))
     rc = child.wait()
-    if rc != 133 or os.path.exists(stop_flag):
+    if rc != REBOOT_STATUS or os.path.exists(stop_flag):
         break
-for name in ("nspawn.pid", "supervisor.pid"):
+for name in (NSPAWN_PID, SUPERVISOR_PID):
     try:
         os.remove(os.path.join(state_dir, name))
     except FileNotFoundError:

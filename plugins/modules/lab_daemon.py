@@ -131,39 +131,24 @@ log:
 import hashlib
 import json
 import os
-import signal
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.lab_host import (
+    alive,
+    in_netns,
+    log_tail,
+    missing_netns,
+    netns_exists,
+    read_record,
+    remove_files,
+    start_time,
+    stop_processes,
+    write_record,
+)
+
 DAEMON_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
-
-
-def start_time(pid):
-    """The kernel start time of pid (clock ticks since boot), or None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            data = stat.read()
-    except OSError:
-        return None
-    fields = data[data.rindex(")") + 2:].split()
-    if fields[0] == "Z":
-        return None
-    return int(fields[19])
-
-
-def read_pidfile(path):
-    try:
-        with open(path) as handle:
-            record = json.load(handle)
-        return record if isinstance(record, dict) and isinstance(record.get("pid"), int) else None
-    except (OSError, ValueError):
-        return None
-
-
-def running(record):
-    """True when the recorded process is alive and is the one we started."""
-    return bool(record) and start_time(record["pid"]) == record.get("start_time")
 
 
 def listening(pid, port):
@@ -181,34 +166,10 @@ def listening(pid, port):
     return False
 
 
-def log_tail(path, size=2000):
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - size))
-            return handle.read().decode(errors="replace")
-    except OSError:
-        return ""
-
-
 def stop(record, timeout):
-    """End the recorded process group: SIGTERM, then SIGKILL after timeout."""
-    pid = record["pid"]
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5)):
-        if not running(record):
-            break
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and running(record):
-            time.sleep(0.05)
-    # Workers of the group may outlive the leader by a moment; reap the group once more.
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    """End the recorded process group: SIGTERM, then SIGKILL after timeout (workers of the group
+    that outlive the leader are killed with it)."""
+    stop_processes([record], timeout, group=True)
 
 
 def spawn(argv, cwd, logfile):
@@ -239,18 +200,14 @@ def exited(pid):
 
 
 def start(module, params, pidfile, logfile, fingerprint):
-    pid = spawn(["ip", "netns", "exec", params["netns"]] + params["command"], params["state_dir"], logfile)
-    # ip netns exec execs the command: the child's PID is the daemon's PID and group id.
-    record = {"pid": pid, "start_time": None, "netns": params["netns"],
+    pid = spawn(in_netns(params["command"], params["netns"]), params["state_dir"], logfile)
+    # ip netns exec execs the command: the child's PID is the daemon's PID and group id. Its
+    # start time is fixed at the fork (None only when it has already exited: reported below).
+    record = {"pid": pid, "start_time": start_time(pid), "netns": params["netns"],
               "command": params["command"], "fingerprint": fingerprint}
     launched = time.monotonic()
     deadline = launched + params["timeout"]
-    while record["start_time"] is None and time.monotonic() < deadline:
-        record["start_time"] = start_time(pid)
-    tmp = pidfile + ".tmp"
-    with open(tmp, "w") as handle:
-        json.dump(record, handle)
-    os.replace(tmp, pidfile)
+    write_record(pidfile, record)
     while True:
         status = exited(pid)
         if status is not None:
@@ -318,25 +275,24 @@ def main():
         module.fail_json(msg=f"name {params['name']!r} must not contain '/'")
     pidfile = os.path.join(params["state_dir"], params["name"] + ".pid")
     logfile = os.path.join(params["state_dir"], params["name"] + ".log")
-    record = read_pidfile(pidfile)
-    alive = running(record)
-    result = dict(changed=False, pid=record["pid"] if alive else None, pidfile=pidfile, log=logfile)
+    record = read_record(pidfile)
+    running = alive(record)
+    result = dict(changed=False, pid=record["pid"] if running else None, pidfile=pidfile, log=logfile)
 
     if params["state"] == "stopped":
-        if alive or record is not None or os.path.exists(pidfile):
-            result.update(changed=alive or os.path.exists(pidfile), pid=None)
+        if running or record is not None or os.path.exists(pidfile):
+            result.update(changed=running or os.path.exists(pidfile), pid=None)
             if not module.check_mode:
-                if alive:
+                if running:
                     stop(record, params["timeout"])
-                if os.path.exists(pidfile):
-                    os.unlink(pidfile)
+                remove_files(pidfile)
         module.exit_json(**result)
 
-    if params["netns"] and not os.path.exists(os.path.join("/run/netns", params["netns"])):
+    if params["netns"] and not netns_exists(params["netns"]):
         if module.check_mode:
             result["changed"] = True
             module.exit_json(**result)
-        module.fail_json(msg=f"network namespace {params['netns']!r} does not exist")
+        module.fail_json(msg=missing_netns(params["netns"]))
     config = params["config"]
     fingerprint = hashlib.sha256(json.dumps(
         [params["netns"], params["command"], params["fingerprint"],
@@ -344,13 +300,13 @@ def main():
     if not module.check_mode:
         os.makedirs(params["state_dir"], mode=0o750, exist_ok=True)
     config_changed = bool(config) and write_config(config, module.check_mode)
-    if alive and record.get("fingerprint") == fingerprint and params["state"] == "started":
+    if running and record.get("fingerprint") == fingerprint and params["state"] == "started":
         result["changed"] = config_changed
         module.exit_json(**result)
     result["changed"] = True
     if module.check_mode:
         module.exit_json(**result)
-    if alive:
+    if running:
         stop(record, params["timeout"])
     record = start(module, params, pidfile, logfile, fingerprint)
     result["pid"] = record["pid"]

@@ -24,7 +24,7 @@ description:
     as C(ansible_nsenter_pid). The PID changes when the machine reboots; call the module again
     with O(state=started) to read the new one.
   - Only processes whose PIDs this module recorded, and whose command line names the machine,
-    are ever signalled.
+    are ever signalled (and only while they keep the kernel start time they had when found).
 author:
   - mirrorlab developers (@mirrorlab)
 options:
@@ -119,7 +119,25 @@ import sys
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mirrorlab.vpc.plugins.module_utils.lab_supervisor import SUPERVISOR
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.lab_host import (
+    log_tail,
+    missing_netns,
+    netns_exists,
+    netns_path,
+    process,
+    read_pid,
+    remove_files,
+    run,
+    signal_process,
+    stop_processes,
+    wait_for,
+)
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.lab_supervisor import (
+    NSPAWN_PID,
+    STOP_FLAG,
+    SUPERVISOR,
+    SUPERVISOR_PID,
+)
 
 
 class Machine:
@@ -137,28 +155,24 @@ class Machine:
 
     # --- processes --------------------------------------------------------------------
 
-    def _pid_from(self, filename, needle):
-        """A PID from our PID file, only if that process's command line still names us."""
-        try:
-            with open(os.path.join(self.state_dir, filename)) as f:
-                pid = int(f.read().strip())
-            with open("/proc/{0}/cmdline".format(pid), "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, ValueError):
-            return 0
-        return pid if needle in cmdline and self.state_dir in cmdline else 0
+    def _process(self, filename, needle):
+        """The process of our pid file (a record: PID and start time), only if its command line
+        still names the program and our state directory; None otherwise."""
+        pid = read_pid(os.path.join(self.state_dir, filename))
+        return process(pid, cmdline_has=(needle, self.state_dir))
 
-    def supervisor_pid(self):
-        return self._pid_from("supervisor.pid", "python")
+    def supervisor(self):
+        return self._process(SUPERVISOR_PID, "python")
 
-    def nspawn_pid(self):
-        return self._pid_from("nspawn.pid", "systemd-nspawn")
+    def nspawn(self):
+        return self._process(NSPAWN_PID, "systemd-nspawn")
 
     def leader_pid(self):
         """PID of the machine's systemd: the child of systemd-nspawn."""
-        nspawn = self.nspawn_pid()
+        nspawn = self.nspawn()
         if not nspawn:
             return 0
+        nspawn = nspawn["pid"]
         try:
             for task in os.listdir("/proc/{0}/task".format(nspawn)):
                 with open("/proc/{0}/task/{1}/children".format(nspawn, task)) as f:
@@ -171,9 +185,8 @@ class Machine:
         return 0
 
     def system_state(self, pid):
-        rc, out, err = self.module.run_command(
-            ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "systemctl", "is-system-running"]
-        )
+        rc, out, err = run(self.module, ["nsenter", "-t", pid, "-m", "-u", "-i", "-n", "-p", "systemctl",
+                                         "is-system-running"], check=False)
         return out.strip() or err.strip()
 
     # --- mounts -----------------------------------------------------------------------
@@ -188,30 +201,27 @@ class Machine:
         if self.mounted():
             return
         options = "lowerdir={0},upperdir={1},workdir={2}".format(rootfs, self.upper, self.work)
-        self.module.run_command(["mount", "-t", "overlay", "overlay", "-o", options, self.root], check_rc=True)
+        run(self.module, ["mount", "-t", "overlay", "overlay", "-o", options, self.root])
 
     def unmount(self):
         if self.mounted():
-            self.module.run_command(["umount", self.root], check_rc=True)
+            run(self.module, ["umount", self.root])
 
     # --- life cycle -------------------------------------------------------------------
 
     def start(self, rootfs, binds):
         if not os.path.isfile(os.path.join(rootfs, "etc", "os-release")):
             self.module.fail_json(msg="rootfs {0} is not a root file system (no etc/os-release)".format(rootfs))
-        if not os.path.exists("/run/netns/{0}".format(self.netns)):
-            self.module.fail_json(msg="network namespace {0} does not exist (/run/netns/{0})".format(self.netns))
+        if not netns_exists(self.netns):
+            self.module.fail_json(msg=missing_netns(self.netns))
         self.mount(rootfs)
-        try:
-            os.remove(os.path.join(self.state_dir, "stop"))
-        except FileNotFoundError:
-            pass
+        remove_files(os.path.join(self.state_dir, STOP_FLAG))
         cmd = [
             self.module.get_bin_path("systemd-nspawn", required=True),
             "--quiet", "--keep-unit", "--register=no", "--boot",
             "--machine=" + self.name,
             "--directory=" + self.root,
-            "--network-namespace-path=/run/netns/" + self.netns,
+            "--network-namespace-path=" + netns_path(self.netns),
             # The namespace is the machine's own (as with --private-network, where nspawn grants
             # it by itself): the machine configures its links (a VXLAN capture link, sysctls).
             "--capability=CAP_NET_ADMIN",
@@ -225,13 +235,9 @@ class Machine:
         # own standard streams at the console log, which lets run_command return at once.
         # /proc/sys/net writable inside, as nspawn makes it with --private-network: the machine
         # sets its own links' sysctls (rp_filter, disable_ipv6 of the capture link).
-        self.module.run_command(
-            ["setsid", "--fork", sys.executable, script, self.state_dir, self.console_log] + cmd, check_rc=True,
-            environ_update={"SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network"},
-        )
-        deadline = time.time() + 10
-        while not self.supervisor_pid() and time.time() < deadline:
-            time.sleep(0.1)
+        run(self.module, ["setsid", "--fork", sys.executable, script, self.state_dir, self.console_log] + cmd,
+            environ_update={"SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network"})
+        wait_for(self.supervisor, 10, interval=0.1)
 
     def wait_booted(self):
         deadline = time.time() + self.timeout
@@ -242,39 +248,26 @@ class Machine:
                 state = self.system_state(pid)
                 if state in ("running", "degraded"):
                     return pid, state
-            elif not self.supervisor_pid():
+            elif not self.supervisor():
                 break
             time.sleep(0.5)
         self.module.fail_json(
             msg="machine {0} did not boot within {1} s (last state: {2}); console: {3}".format(
-                self.name, self.timeout, state, self.tail_console()
+                self.name, self.timeout, state, log_tail(self.console_log)
             )
         )
 
-    def tail_console(self):
-        try:
-            with open(self.console_log, "rb") as f:
-                return f.read()[-2000:].decode(errors="replace")
-        except OSError:
-            return ""
-
     def stop(self):
-        open(os.path.join(self.state_dir, "stop"), "w").close()
+        open(os.path.join(self.state_dir, STOP_FLAG), "w").close()
         leader = self.leader_pid()
         if leader:
             # SIGRTMIN+4 asks systemd for an orderly poweroff.
-            os.kill(leader, signal.SIGRTMIN + 4)
-        deadline = time.time() + self.timeout
-        while self.supervisor_pid() and time.time() < deadline:
-            time.sleep(0.2)
-        for pid in (self.nspawn_pid(), self.supervisor_pid()):
-            if pid:
-                os.kill(pid, signal.SIGKILL)
-        for name in ("nspawn.pid", "supervisor.pid"):
-            try:
-                os.remove(os.path.join(self.state_dir, name))
-            except FileNotFoundError:
-                pass
+            signal_process(process(leader), signal.SIGRTMIN + 4)
+        # nspawn ends with the machine, the supervisor after it (it finds the stop flag);
+        # whatever of the two still runs after the boot timeout is killed.
+        wait_for(lambda: not self.supervisor(), self.timeout, interval=0.2)
+        stop_processes([self.nspawn(), self.supervisor()], 0, signum=None)
+        remove_files(*(os.path.join(self.state_dir, name) for name in (NSPAWN_PID, SUPERVISOR_PID)))
         self.unmount()
 
 
@@ -296,7 +289,7 @@ def main():
     state = module.params["state"]
     result = dict(changed=False, pid=0, root=machine.root, state_dir=machine.state_dir, console_log=machine.console_log)
 
-    running = bool(machine.supervisor_pid())
+    running = bool(machine.supervisor())
     if state == "started":
         if not running:
             result["changed"] = True

@@ -117,11 +117,11 @@ vxlan:
 
 import ipaddress
 import json
-import os
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.filter_rules import check_normalized_rules
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.lab_host import missing_netns, netns_exists, run
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.model import VNI_DEFAULT, VNI_MAX, VNI_MIN, VXLAN_PORT
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.nft_mirror import (
     DIGEST_PREFIX,
@@ -141,17 +141,8 @@ class Host(object):
         self.ip_bin = module.get_bin_path("ip", required=True)
         self.nft_bin = module.get_bin_path("nft", required=True)
 
-    def _wrap(self, argv):
-        if self.netns:
-            return [self.ip_bin, "netns", "exec", self.netns] + argv
-        return argv
-
     def run(self, argv, data=None, check=True):
-        rc, out, err = self.module.run_command(self._wrap(argv), data=data, binary_data=data is not None)
-        if check and rc != 0:
-            self.module.fail_json(msg="%s failed (%d): %s" % (" ".join(argv), rc, err.strip() or out.strip()), rc=rc,
-                                  stdout=out, stderr=err)
-        return rc, out, err
+        return run(self.module, argv, netns=self.netns, check=check, data=data)
 
     def ip(self, *args, **kwargs):
         return self.run([self.ip_bin] + list(args), **kwargs)
@@ -343,10 +334,10 @@ def main():
         supports_check_mode=True,
     )
     netns = module.params["netns"]
-    if netns and not os.path.exists(os.path.join("/run/netns", netns)):
+    if netns and not netns_exists(netns):
         if module.params["state"] == "absent":
-            module.exit_json(changed=False, msg="netns %s does not exist" % netns)
-        module.fail_json(msg="network namespace %s does not exist (/run/netns/%s)" % (netns, netns))
+            module.exit_json(changed=False, msg=missing_netns(netns))
+        module.fail_json(msg=missing_netns(netns))
     rules = check_params(module)
     host = Host(module, netns)
     if module.params["state"] == "present":

@@ -17,9 +17,14 @@ description:
     or removed, and lists the C(ip) commands it ran (or would run in check mode).
   - Every link is created directly inside its namespace (C(ip -n NS link add ... peer ... netns
     PEER_NS)), so nothing is ever added to the host's root namespace.
-  - With O(state=absent) it ends the processes still running in each namespace (by PID, from
-    C(ip netns pids)), deletes the namespaces, and deletes any link of the given names left in
-    the root namespace. It works from any partial state and is a no-op when nothing is left.
+  - With O(state=absent) it ends the processes still running in each namespace (by PID and
+    start time, from C(ip netns pids); SIGTERM, then SIGKILL after O(stop_timeout)), deletes the
+    namespaces, and deletes any bridge or veth peer of the given names left in the root
+    namespace. It works from any partial state and is a no-op when nothing is left.
+  - "Names: a veth's first end (O(veths[].name)) lives in a namespace of its own and may have a
+    plain name such as C(eth0) or C(vpc0); it is never looked for in the root namespace. Bridges
+    and veth peers share a namespace with others and should carry a prefix that is unique on the
+    host, as the root-namespace sweep of O(state=absent) removes links of their names."
   - Needs root, C(ip) from iproute2, and C(ethtool) when O(veths[].offloads=false).
 author:
   - mirrorlab developers (@mirrorlab)
@@ -85,7 +90,9 @@ options:
     default: []
     suboptions:
       name:
-        description: The first end's interface name.
+        description:
+          - The first end's interface name, local to its namespace (never swept from the root
+            namespace, so a plain name such as C(eth0) is fine).
         type: str
         required: true
       netns:
@@ -98,7 +105,7 @@ options:
         elements: str
         default: []
       peer:
-        description: The other end's interface name.
+        description: The other end's interface name (unique on the host; see the notes on names).
         type: str
         required: true
       peer_netns:
@@ -141,8 +148,8 @@ EXAMPLES = r"""
     bridges:
       - {name: mldemovpc, netns: ml-demo-router, addresses: [10.0.0.1/16]}
     veths:
-      - {name: mldemoh, netns: ml-demo-host, addresses: [10.0.0.10/16],
-         peer: mldemohp, peer_netns: ml-demo-router, peer_master: mldemovpc}
+      - {name: vpc0, netns: ml-demo-host, addresses: [10.0.0.10/16],
+         peer: mldemohost, peer_netns: ml-demo-router, peer_master: mldemovpc}
 
 - name: Remove it again (any partial state)
   mirrorlab.vpc.lab_netns:
@@ -167,12 +174,18 @@ killed:
 
 import json
 import os
-import signal
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-NETNS_DIR = "/run/netns"
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.lab_host import (
+    in_netns,
+    netns_exists,
+    netns_listed,
+    process,
+    run,
+    stop_processes,
+)
+
 # ethtool -k name -> ethtool -K keyword
 OFFLOADS = {"tcp-segmentation-offload": "tso", "generic-segmentation-offload": "gso",
             "generic-receive-offload": "gro"}
@@ -185,11 +198,8 @@ class Netns:
         self.module = module
         self.commands = []
 
-    def run(self, args, check=True):
-        rc, out, err = self.module.run_command(args)
-        if check and rc != 0:
-            self.module.fail_json(msg=f"{' '.join(args)} failed (rc={rc}): {err.strip() or out.strip()}",
-                                  commands=self.commands)
+    def run(self, args, netns=None, check=True):
+        rc, out, dummy = run(self.module, args, netns=netns, check=check, commands=self.commands)
         return rc, out
 
     def change(self, args):
@@ -198,12 +208,9 @@ class Netns:
         if not self.module.check_mode:
             self.run([str(a) for a in args])
 
-    def exists(self, name):
-        return os.path.exists(os.path.join(NETNS_DIR, name))
-
     def links(self, ns):
         """{ifname: link json} in namespace ns (None = root namespace)."""
-        if ns is not None and not self.exists(ns):
+        if ns is not None and not netns_exists(ns):
             return {}
         args = ["ip", "-j", "-d", "addr", "show"] if ns is None else ["ip", "-n", ns, "-j", "-d", "addr", "show"]
         rc, out = self.run(args, check=ns is None)
@@ -212,12 +219,12 @@ class Netns:
         return {link["ifname"]: link for link in json.loads(out or "[]")}
 
     def sysctl(self, ns, key):
-        rc, out = self.run(["ip", "netns", "exec", ns, "sysctl", "-n", key], check=False)
+        rc, out = self.run(["sysctl", "-n", key], netns=ns, check=False)
         return out.strip() if rc == 0 else None
 
     def offloads_on(self, ns, dev):
         """The names of the offloads OFFLOADS that are on for dev in ns."""
-        rc, out = self.run(["ip", "netns", "exec", ns, "ethtool", "-k", dev], check=False)
+        rc, out = self.run(["ethtool", "-k", dev], netns=ns, check=False)
         if rc != 0:
             return set(OFFLOADS)
         on = set()
@@ -231,9 +238,11 @@ class Netns:
         rc, out = self.run(["ip", "-n", ns, "-j", "-4", "route", "show", "table", "main"], check=False)
         return json.loads(out or "[]") if rc == 0 else []
 
-    def pids(self, ns):
+    def processes(self, ns):
+        """Records (PID and start time) of the processes running in namespace ns."""
         rc, out = self.run(["ip", "netns", "pids", ns], check=False)
-        return [int(p) for p in out.split()] if rc == 0 else []
+        records = [process(int(p)) for p in out.split()] if rc == 0 else []
+        return [record for record in records if record]
 
 
 def inet_addresses(link):
@@ -257,10 +266,10 @@ def ensure_link_up(net, ns, name, link):
 def ensure_offloads_off(net, ns, name, link):
     on = set(OFFLOADS) if link is None else net.offloads_on(ns, name)
     if on:
-        args = ["ip", "netns", "exec", ns, "ethtool", "-K", name]
+        args = ["ethtool", "-K", name]
         for offload in sorted(on):
             args += [OFFLOADS[offload], "off"]
-        net.change(args)
+        net.change(in_netns(args, ns))
 
 
 def ensure_addresses(net, ns, name, link, wanted):
@@ -284,12 +293,12 @@ def ensure_sysctls(net, ns, sysctls, exists):
     for key, value in sysctls.items():
         value = str(int(value)) if isinstance(value, bool) else str(value)
         if not exists or net.sysctl(ns, key) != value:
-            net.change(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", f"{key}={value}"])
+            net.change(in_netns(["sysctl", "-q", "-w", f"{key}={value}"], ns))
 
 
 def present(net, params):
     namespaces = params["namespaces"]
-    existed = {ns["name"]: net.exists(ns["name"]) for ns in namespaces}
+    existed = {ns["name"]: netns_exists(ns["name"]) for ns in namespaces}
     for ns in namespaces:
         if not existed[ns["name"]]:
             net.change(["ip", "netns", "add", ns["name"]])
@@ -331,40 +340,29 @@ def present(net, params):
     return {}
 
 
-def stop_pids(net, pids, timeout):
-    """SIGTERM the given PIDs, SIGKILL what is left after timeout."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + (timeout if sig == signal.SIGTERM else 5)
-        while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in pids):
-            time.sleep(0.05)
-        pids = [p for p in pids if os.path.exists(f"/proc/{p}")]
-        if not pids:
-            return
+def root_sweep_names(params):
+    """The names looked for in the root namespace by a teardown: the bridges and the veth
+    peers (unique on the host); never a veth's first end, which is named for its own namespace
+    and may share its name with one of the host's (eth0)."""
+    return {b["name"] for b in params["bridges"]} | {v["peer"] for v in params["veths"]}
 
 
 def absent(net, params):
     killed = {}
     names = [ns["name"] for ns in params["namespaces"]]
     for name in names:
-        if not net.exists(name):
+        if not netns_listed(name):
             continue
-        pids = net.pids(name)
-        if pids:
-            killed[name] = pids
-            net.commands.append(f"kill {' '.join(map(str, pids))}")
+        records = net.processes(name) if netns_exists(name) else []
+        if records:
+            killed[name] = [record["pid"] for record in records]
+            net.commands.append(f"kill {' '.join(str(pid) for pid in killed[name])}")
             if not net.module.check_mode:
-                stop_pids(net, pids, params["stop_timeout"])
+                stop_processes(records, params["stop_timeout"])
         net.change(["ip", "netns", "del", name])
     # Anything of ours that ended up in the root namespace (never created there, but a
     # partial state from elsewhere must not survive a teardown).
-    ours = {b["name"] for b in params["bridges"]} | {v["name"] for v in params["veths"]} | {
-        v["peer"] for v in params["veths"]}
-    for name in sorted(ours & set(net.links(None))):
+    for name in sorted(root_sweep_names(params) & set(net.links(None))):
         net.change(["ip", "link", "del", name])
     return killed
 

@@ -17,9 +17,13 @@ description:
   - Pure computation; changes nothing, so it always reports C(changed=false) and supports
     check mode. The lab's playbooks and its teardown use the same plan, so a teardown finds
     exactly what a deploy created.
-  - "Names: namespaces and the capture machine are C(ml-<deployment>-<node>); interfaces are
-    C(ml<id><suffix>) where C(<id>) is the first 5 hex digits of the SHA-1 of the deployment
-    name, so every interface name stays within the kernel's 15 characters."
+  - "Names: namespaces and the capture machine are C(ml-<deployment>-<node>). An interface in a
+    namespace of its own has a plain name that says what it is: C(vpc0), the link of the ALB,
+    the backend and the target to the lab VPC; C(inet0), the client's link to the internet side;
+    C(mirror0), a source's VXLAN sender. The interfaces of the router namespace (the VPC bridge,
+    the internet side, the bridge ports leading to each node) are C(ml<id><what>), where C(<id>)
+    is the first 5 hex digits of the SHA-1 of the deployment name: unique on the host, within
+    the kernel's 15 characters, and what the teardown looks for in the host's root namespace."
   - "Addresses: in the lab VPC the router (gateway) is the first host address, the ALB the
     10th, the backend the 11th, the capture target the 12th; the client and the router's
     internet side are the 10th and 1st host of O(internet_cidr)."
@@ -28,14 +32,17 @@ description:
     stand-in for the Fargate task); V(network_interface) with C(id) the lab ENI id of
     the ALB's or the backend's interface (C(eni-) + 8 hex digits of the SHA-1 of
     C(<deployment>/alb) or C(<deployment>/backend), returned as C(nodes.alb.eni_id) and
-    C(nodes.backend.eni_id)), or V(alb), V(backend) or the lab interface name, maps to that
-    interface. V(instance) and any
-    other id fail: the lab has no such source. Several sources on one interface give one session."
+    C(nodes.backend.eni_id)), or V(alb), V(backend), the interface as C(<namespace>/<name>)
+    (C(nodes.alb.qualified_interface)) or the name of its bridge port (C(nodes.alb.peer)), maps
+    to that interface. V(instance) and any other id fail: the lab has no such source. Several
+    sources on one interface give one session."
 author:
   - mirrorlab developers (@mirrorlab)
 options:
   deployment:
-    description: The deployment name (C(experiment.deployment)).
+    description:
+      - The deployment name (C(experiment.deployment)), checked with the experiment model's rule
+        for C(mirrorlab_deployment); a bad name fails with the model's message.
     type: str
     required: true
   vpc_cidr:
@@ -44,8 +51,8 @@ options:
     default: 10.0.0.0/16
   internet_cidr:
     description:
-      - The client's "internet" side, an IPv4 /24 to /30 outside O(vpc_cidr). The default is a
-        documentation range (RFC 5737) that never leaves this host.
+      - The client's "internet" side, an IPv4 /24 to /28 outside O(vpc_cidr) (the client is its
+        10th host). The default is a documentation range (RFC 5737) that never leaves this host.
     type: str
     default: 198.51.100.0/24
   sources:
@@ -92,13 +99,15 @@ lab:
       type: str
       sample: mirrorlab
     id:
-      description: The short id used in interface names.
+      description: The short id in the names of the router namespace's interfaces.
       type: str
-      sample: 9a3f1
+      sample: dcdf7
     prefix:
-      description: The prefix of every interface name (C(ml<id>)).
+      description:
+        - The prefix (C(ml<id>)) of the interfaces in the router namespace (bridge, internet side,
+          bridge ports), the only lab interfaces whose names must be unique on the host.
       type: str
-      sample: ml9a3f1
+      sample: mldcdf7
     state_dir:
       description: The deployment's state directory (configuration, pid files, logs).
       type: str
@@ -129,10 +138,19 @@ lab:
       sample: {router: ml-mirrorlab-router, client: ml-mirrorlab-client}
     nodes:
       description:
-        - Per node (router, client, alb, backend, target) its namespace, interface, address,
-          prefix length and gateway. The router also has C(bridge), C(bridge_address) and
-          C(inet_interface), C(inet_address).
+        - Per node (router, client, alb, backend, target) its namespace, interface (its name in
+          the node's namespace, C(inet0) for the client, C(vpc0) for the others),
+          C(qualified_interface) (C(<namespace>/<interface>)), address, prefix length and
+          gateway; the ALB, the backend and the target also C(peer), their port on the VPC
+          bridge in the router namespace (C(<prefix>alb), C(<prefix>backend),
+          C(<prefix>target)), and the ALB and the backend their C(eni_id). The router has
+          C(bridge) (C(<prefix>vpc)), C(bridge_address), C(inet_interface) (C(<prefix>inet),
+          the client's peer) and C(inet_address).
       type: dict
+      sample:
+        alb: {eni_id: eni-2f5260ef, netns: ml-mirrorlab-alb, interface: vpc0,
+              qualified_interface: ml-mirrorlab-alb/vpc0, peer: mldcdf7alb, address: 10.0.0.10,
+              prefixlen: 16, gateway: 10.0.0.1}
     unused_sessions:
       description: The session slots of the lab's other source interfaces (to remove on a re-run).
       type: list
@@ -148,8 +166,9 @@ lab:
       type: list
       elements: dict
       sample:
-        - {node: alb, netns: ml-mirrorlab-alb, interface: ml9a3f1alb, vxlan: ml9a3f1mxalb,
-           table: ml_mirrorlab_alb, sources: [{type: sample_service}]}
+        - {node: alb, netns: ml-mirrorlab-alb, interface: vpc0, qualified_interface: ml-mirrorlab-alb/vpc0,
+           eni_id: eni-2f5260ef, address: 10.0.0.10, vxlan: mirror0, table: ml_mirrorlab_alb,
+           sources: [{type: sample_service}]}
 """
 
 import hashlib
@@ -157,9 +176,22 @@ import ipaddress
 
 from ansible.module_utils.basic import AnsibleModule
 
-NODE_SUFFIX = {"client": "cli", "alb": "alb", "backend": "be", "target": "tgt"}
+from ansible_collections.mirrorlab.vpc.plugins.module_utils import model
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.validation import Errors, check
+
+# Interfaces in a namespace of their own: plain names that say what they are.
+VPC_INTERFACE = "vpc0"  # the ALB's, the backend's and the target's link to the lab VPC
+INTERNET_INTERFACE = "inet0"  # the client's link to the internet side
+MIRROR_INTERFACE = "mirror0"  # a source's VXLAN sender (in the source's namespace)
+# Interfaces in the router namespace (shared by the VPC bridge and its ports): ml<id> + these.
+ROUTER_NAMES = {"bridge": "vpc", "inet": "inet", "alb": "alb", "backend": "backend", "target": "target"}
 VPC_HOST = {"router": 1, "alb": 10, "backend": 11, "target": 12}
+INTERNET_HOST = {"router": 1, "client": 10}
 SOURCE_NODES = ("alb", "backend")
+# Prefix lengths: the VPC as the experiment model allows it; the internet side must hold its
+# 10th host (the client), so at most a /28.
+VPC_PREFIXES = (model.VPC_PREFIX_MIN, model.VPC_PREFIX_MAX)
+INTERNET_PREFIXES = (24, 28)
 
 
 class PlanError(ValueError):
@@ -168,6 +200,14 @@ class PlanError(ValueError):
 
 def short_id(deployment):
     return hashlib.sha1(deployment.encode()).hexdigest()[:5]
+
+
+def check_deployment_name(deployment):
+    """The experiment model's rule for mirrorlab_deployment, with its message."""
+    errors = Errors(model.PREFIX)
+    check(model.by_name(model.EXPERIMENT)["deployment"], deployment, "deployment", errors)
+    if errors:
+        raise PlanError("; ".join(errors.messages))
 
 
 def _network(value, name, min_prefix, max_prefix):
@@ -189,7 +229,7 @@ def eni_id(deployment, node):
     return "eni-" + hashlib.sha1(f"{deployment}/{node}".encode()).hexdigest()[:8]
 
 
-def source_node(source, prefix, eni_ids):
+def source_node(source, nodes):
     """Map one experiment source onto a lab node (alb or backend)."""
     kind = source.get("type")
     if kind in ("sample_service", "load_balancer"):
@@ -199,12 +239,13 @@ def source_node(source, prefix, eni_ids):
     if kind == "network_interface":
         ident = str(source.get("id", ""))
         for node in SOURCE_NODES:
-            if ident in (node, prefix + NODE_SUFFIX[node], eni_ids[node]):
+            info = nodes[node]
+            if ident in (node, info["eni_id"], info["qualified_interface"], info["peer"]):
                 return node
         raise PlanError(
             f"mirrorlab_sources: network_interface id {ident!r} is not a lab interface; in this lab use "
-            f"{eni_ids['alb']} (the ALB's interface {prefix}alb) or {eni_ids['backend']} (the backend's, "
-            f"{prefix}be)"
+            f"{nodes['alb']['eni_id']} (the ALB's interface {nodes['alb']['qualified_interface']}) or "
+            f"{nodes['backend']['eni_id']} (the backend's, {nodes['backend']['qualified_interface']})"
         )
     raise PlanError(
         f"mirrorlab_sources: source type {kind!r} has no counterpart in the lab; the lab mirrors "
@@ -237,54 +278,63 @@ def topology(nodes):
     return {"namespaces": namespaces, "bridges": bridges, "veths": veths}
 
 
-def plan(deployment, vpc_cidr="10.0.0.0/16", internet_cidr="198.51.100.0/24", sources=None, state_root="/run",
-         machine_root="/var/lib/mirrorlab"):
-    if not deployment:
-        raise PlanError("deployment: must not be empty")
-    vpc = _network(vpc_cidr, "vpc_cidr", 16, 28)
-    inet = _network(internet_cidr, "internet_cidr", 24, 28)
-    if vpc.overlaps(inet):
-        raise PlanError(f"internet_cidr: {internet_cidr} overlaps the lab VPC {vpc_cidr}")
-    ident = short_id(deployment)
-    prefix = "ml" + ident
-    eni_ids = {node: eni_id(deployment, node) for node in SOURCE_NODES}
-    ns = {node: f"ml-{deployment}-{node}" for node in ("router", "client", "alb", "backend", "target")}
+def plan_nodes(deployment, vpc, inet):
+    """Every node's namespace, interfaces and addresses."""
+    prefix = "ml" + short_id(deployment)
+    router_ns = f"ml-{deployment}-router"
     nodes = {
         "router": {
-            "netns": ns["router"],
-            "bridge": prefix + "vpc",
+            "netns": router_ns,
+            "bridge": prefix + ROUTER_NAMES["bridge"],
             "bridge_address": _host(vpc, VPC_HOST["router"]),
-            "inet_interface": prefix + "inet",
-            "inet_address": _host(inet, 1),
+            "inet_interface": prefix + ROUTER_NAMES["inet"],
+            "inet_address": _host(inet, INTERNET_HOST["router"]),
             "address": _host(vpc, VPC_HOST["router"]),
             "prefixlen": vpc.prefixlen,
         },
         "client": {
-            "netns": ns["client"],
-            "interface": prefix + NODE_SUFFIX["client"],
-            "address": _host(inet, 10),
+            "netns": f"ml-{deployment}-client",
+            "interface": INTERNET_INTERFACE,
+            "address": _host(inet, INTERNET_HOST["client"]),
             "prefixlen": inet.prefixlen,
-            "gateway": _host(inet, 1),
+            "gateway": _host(inet, INTERNET_HOST["router"]),
         },
     }
     for node in ("alb", "backend", "target"):
         nodes[node] = {
-            "eni_id": eni_ids.get(node),
-            "netns": ns[node],
-            "interface": prefix + NODE_SUFFIX[node],
-            "peer": prefix + NODE_SUFFIX[node] + "p",
+            "eni_id": eni_id(deployment, node) if node in SOURCE_NODES else None,
+            "netns": f"ml-{deployment}-{node}",
+            "interface": VPC_INTERFACE,
+            "peer": prefix + ROUTER_NAMES[node],
             "address": _host(vpc, VPC_HOST[node]),
             "prefixlen": vpc.prefixlen,
             "gateway": _host(vpc, VPC_HOST["router"]),
         }
+    for info in nodes.values():
+        if "interface" in info:
+            info["qualified_interface"] = f"{info['netns']}/{info['interface']}"
+    return nodes
+
+
+def plan(deployment, vpc_cidr="10.0.0.0/16", internet_cidr="198.51.100.0/24", sources=None, state_root="/run",
+         machine_root="/var/lib/mirrorlab"):
+    check_deployment_name(deployment)
+    vpc = _network(vpc_cidr, "vpc_cidr", *VPC_PREFIXES)
+    inet = _network(internet_cidr, "internet_cidr", *INTERNET_PREFIXES)
+    if vpc.overlaps(inet):
+        raise PlanError(f"internet_cidr: {internet_cidr} overlaps the lab VPC {vpc_cidr}")
+    ident = short_id(deployment)
+    nodes = plan_nodes(deployment, vpc, inet)
+    ns = {node: info["netns"] for node, info in nodes.items()}
     slots = {
         node: {
             "node": node,
             "netns": ns[node],
             "interface": nodes[node]["interface"],
-            "eni_id": eni_ids[node],
+            "qualified_interface": nodes[node]["qualified_interface"],
+            "eni_id": nodes[node]["eni_id"],
             "address": nodes[node]["address"],
-            "vxlan": prefix + "mx" + NODE_SUFFIX[node],
+            "vxlan": MIRROR_INTERFACE,
             "table": f"ml_{deployment.replace('-', '_')}_{node}",
         }
         for node in SOURCE_NODES
@@ -293,12 +343,12 @@ def plan(deployment, vpc_cidr="10.0.0.0/16", internet_cidr="198.51.100.0/24", so
     for source in sources if sources is not None else [{"type": "sample_service"}]:
         if not isinstance(source, dict):
             raise PlanError(f"mirrorlab_sources: each source must be a mapping, got {source!r}")
-        node = source_node(source, prefix, eni_ids)
+        node = source_node(source, nodes)
         sessions.setdefault(node, dict(slots[node], sources=[]))["sources"].append(source)
     return {
         "deployment": deployment,
         "id": ident,
-        "prefix": prefix,
+        "prefix": "ml" + ident,
         "state_dir": f"{state_root.rstrip('/')}/ml-{deployment}",
         "machine": ns["target"],
         "machine_base": f"{machine_root.rstrip('/')}/ml-{deployment}",

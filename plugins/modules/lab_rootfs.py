@@ -85,6 +85,7 @@ import os
 import shutil
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.lab_host import fail_command, run, start_time
 
 MARKER = ".mirrorlab-rootfs"
 
@@ -105,7 +106,7 @@ def remove_stale_builds(path):
         if not entry.startswith(base + ".build-"):
             continue
         pid = entry.rsplit("-", 1)[-1]
-        if pid.isdigit() and not os.path.exists("/proc/" + pid):
+        if pid.isdigit() and start_time(pid) is None:
             shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
 
 
@@ -122,10 +123,10 @@ def build(module, path, suite, mirror, packages):
         tmp,
         mirror,
     ]
-    rc, out, err = module.run_command(cmd)
+    rc, out, err = run(module, cmd, check=False)
     if rc != 0:
         shutil.rmtree(tmp, ignore_errors=True)
-        module.fail_json(msg="debootstrap failed (exit {0}): {1}".format(rc, (err or out)[-4000:]), cmd=cmd)
+        fail_command(module, cmd, rc, out, err)
     prepare(tmp)
     with open(os.path.join(tmp, MARKER), "w") as marker:
         marker.write("\n".join(sorted(set(packages))) + "\n")

@@ -50,13 +50,6 @@ def netns_names():
     return [line.split()[0] for line in out.splitlines() if line.strip()]
 
 
-def netns_inode(path):
-    try:
-        return os.stat(path).st_ino
-    except OSError:
-        return None
-
-
 def leftovers(deployment, prefix):
     """Everything of the deployment's lab still on the host (empty lists when clean)."""
     ours = f"ml-{deployment}"
@@ -83,4 +76,4 @@ def leftovers(deployment, prefix):
     return {k: v for k, v in left.items() if v}
 
 
-__all__ = ["ROOT", "module", "playbook", "recap_all", "netns_names", "leftovers", "run"]
+__all__ = ["ROOT", "module", "playbook", "recap_all", "netns_names", "leftovers"]

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from labtools import ROOT, leftovers, module, netns_names, playbook, recap_all, run
+from labtools import ROOT, leftovers, module, netns_names, playbook, recap_all
 
 pytestmark = [
     pytest.mark.slow,
@@ -62,7 +62,6 @@ def http_requests(pcap_dir):
 
 class Lab:
     pcap_dir = None
-    pids = ()
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +72,7 @@ def lab():
     playbook(ROOT / "teardown.yml", {"mirrorlab_deployment": DEPLOYMENT}, check=False)
 
 
-def mirrored(state, *, present, absent=(), flush_marker=None, timeout=20):
+def mirrored(state, *, present, absent=(), timeout=20):
     """Wait until every `present` request is in the pcaps; then none of `absent` may be."""
     deadline = time.monotonic() + timeout
     while True:
@@ -125,6 +124,19 @@ def test_deploy_all_tcp(lab):
     addrs = subprocess.run(["ip", "-4", "addr"], capture_output=True, text=True).stdout
     routes = subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
     assert "10.0.0." not in addrs and "198.51.100." not in addrs + routes and "10.0.0.0/16" not in routes
+    # Inside its own namespace each interface has a plain name; the router's carry the prefix.
+    plan = module("lab_plan", {"deployment": DEPLOYMENT})["lab"]
+    assert link_names(f"ml-{DEPLOYMENT}-alb") == {"lo", "vpc0", "mirror0"}
+    assert link_names(f"ml-{DEPLOYMENT}-client") == {"lo", "inet0"}
+    assert link_names(f"ml-{DEPLOYMENT}-router") == {"lo"} | {plan["prefix"] + n for n in (
+        "vpc", "inet", "alb", "backend", "target")}
+    assert f"Sources mirrored: ml-{DEPLOYMENT}-alb/vpc0 " in proc.stdout
+
+
+def link_names(netns):
+    links = json.loads(subprocess.run(["ip", "-n", netns, "-j", "link", "show"], capture_output=True, text=True,
+                                      check=True).stdout)
+    return {link["ifname"] for link in links}
 
 
 def test_rerun_changes_nothing(lab):
@@ -178,7 +190,7 @@ def test_backend_interface_as_source(lab):
     eni = module("lab_plan", {"deployment": DEPLOYMENT})["lab"]["nodes"]["backend"]["eni_id"]
     proc = site(mirrorlab_filter={"preset": "all_tcp"},
                 mirrorlab_sources=[{"type": "network_interface", "id": eni}])
-    assert f"= {eni}" in proc.stdout  # the summary names the lab's ENI ids
+    assert f"backend ml-{DEPLOYMENT}-backend/vpc0 = {eni}" in proc.stdout  # the summary names the lab's ENI ids
     # The ALB's session is gone: only the backend's interface is mirrored now.
     tables = subprocess.run(["ip", "netns", "exec", f"ml-{DEPLOYMENT}-alb", "nft", "list", "tables"],
                             capture_output=True, text=True).stdout

@@ -9,8 +9,11 @@ import uuid
 
 import pytest
 
-from conftest import ansible_env, run
+from conftest import ROOT, ansible_env, run
 from labtools import leftovers, module, netns_names
+
+from ansible_collections.mirrorlab.vpc.plugins.module_utils import experiment
+from ansible_collections.mirrorlab.vpc.plugins.modules import lab_plan
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -25,13 +28,32 @@ def test_plan_names_and_addresses():
     assert (nodes["alb"]["address"], nodes["backend"]["address"], nodes["target"]["address"]) == (
         "10.0.0.10", "10.0.0.11", "10.0.0.12")
     assert nodes["client"]["address"] == "198.51.100.10" and nodes["client"]["gateway"] == "198.51.100.1"
-    names = [nodes["router"]["bridge"], nodes["router"]["inet_interface"]]
-    for node in ("client", "alb", "backend", "target"):
-        names.append(nodes[node]["interface"])
-    names += [s["vxlan"] for s in lab["sessions"] + lab["unused_sessions"]]
-    assert all(n.startswith(lab["prefix"]) and n.startswith("ml") and len(n) <= 15 for n in names), names
-    assert len(set(names)) == len(names)
+    # The router namespace's links (bridge, internet side, bridge ports) carry the deployment's
+    # prefix and name the node they lead to; the teardown looks for these in the root namespace.
+    assert lab["prefix"] == "mldcdf7"
+    shared = [nodes["router"]["bridge"], nodes["router"]["inet_interface"]] + [
+        nodes[node]["peer"] for node in ("alb", "backend", "target")]
+    assert shared == ["mldcdf7vpc", "mldcdf7inet", "mldcdf7alb", "mldcdf7backend", "mldcdf7target"]
+    assert all(n.startswith(lab["prefix"]) and len(n) <= 15 for n in shared), shared
+    # In a namespace of its own an interface has a plain name that says what it is.
+    assert {node: nodes[node]["interface"] for node in ("client", "alb", "backend", "target")} == {
+        "client": "inet0", "alb": "vpc0", "backend": "vpc0", "target": "vpc0"}
+    assert {s["vxlan"] for s in lab["sessions"] + lab["unused_sessions"]} == {"mirror0"}
+    assert nodes["alb"]["qualified_interface"] == "ml-mirrorlab-alb/vpc0"
+    # Every name is unique in its namespace (the VXLAN sender lives in its source's namespace).
+    per_netns = {}
+    for veth in lab["topology"]["veths"]:
+        per_netns.setdefault(veth["netns"], []).append(veth["name"])
+        per_netns.setdefault(veth["peer_netns"], []).append(veth["peer"])
+    for bridge in lab["topology"]["bridges"]:
+        per_netns.setdefault(bridge["netns"], []).append(bridge["name"])
+    for session in lab["sessions"] + lab["unused_sessions"]:
+        per_netns[session["netns"]].append(session["vxlan"])
+    assert sorted(per_netns) == sorted(lab["namespaces"].values())
+    assert all(len(set(names)) == len(names) and all(len(n) <= 15 for n in names) for names in per_netns.values())
+    assert sorted(per_netns[lab["namespaces"]["router"]]) == sorted(shared)
     assert [s["interface"] for s in lab["sessions"]] == [nodes["alb"]["interface"]]
+    assert [s["qualified_interface"] for s in lab["sessions"]] == ["ml-mirrorlab-alb/vpc0"]
     assert lab["state_dir"] == "/run/ml-mirrorlab"
 
 
@@ -40,7 +62,8 @@ def test_plan_small_vpc_and_other_deployment_differ():
     b = module("lab_plan", {"deployment": "mirrorlab"})["lab"]
     assert a["prefix"] != b["prefix"]
     assert a["nodes"]["target"]["address"] == "172.16.5.28" and a["nodes"]["alb"]["prefixlen"] == 28
-    assert all(len(v["name"]) <= 15 for v in a["topology"]["veths"])
+    assert all(len(v["name"]) <= 15 and len(v["peer"]) <= 15 for v in a["topology"]["veths"])
+    assert a["nodes"]["backend"]["peer"] == a["prefix"] + "backend"
 
 
 @pytest.mark.parametrize("sources, nodes", [
@@ -49,7 +72,8 @@ def test_plan_small_vpc_and_other_deployment_differ():
     ([{"type": "ecs_service", "cluster": "c", "service": "s"}], ["backend"]),
     ([{"type": "network_interface", "id": "backend"}, {"type": "network_interface", "id": "alb"}], ["alb", "backend"]),
     ([{"type": "network_interface", "id": "BACKEND_ENI"}], ["backend"]),
-    ([{"type": "network_interface", "id": "mldcdf7alb"}], ["alb"]),
+    ([{"type": "network_interface", "id": "mldcdf7alb"}], ["alb"]),  # the ALB's bridge port
+    ([{"type": "network_interface", "id": "ml-mirrorlab-backend/vpc0"}], ["backend"]),
 ])
 def test_plan_maps_sources(sources, nodes):
     enis = module("lab_plan", {"deployment": "mirrorlab"})["lab"]["nodes"]
@@ -65,10 +89,58 @@ def test_plan_maps_sources(sources, nodes):
     ({"sources": [{"type": "network_interface", "id": "eni-0123abcd"}]}, "'eni-0123abcd' is not a lab interface"),
     ({"vpc_cidr": "10.0.0.0/8"}, "vpc_cidr"),
     ({"vpc_cidr": "198.51.100.0/24"}, "overlaps"),
+    ({"internet_cidr": "198.51.100.0/29"}, "internet_cidr: '198.51.100.0/29' must be an IPv4 CIDR from /24 to /28"),
+    ({"deployment": "Mirror_Lab"}, "mirrorlab_deployment: must be 1-23 characters"),
 ])
 def test_plan_rejects(args, message):
     result = module("lab_plan", dict({"deployment": "mirrorlab"}, **args), expect_failure=True)
     assert message in result["msg"]
+
+
+# lab_plan in-process from here (no ansible run): the same functions the module calls.
+
+@pytest.mark.parametrize("deployment", ["mlbad-", "9lab", "a" * 24, "", "lab.x"])
+def test_plan_checks_the_deployment_with_the_models_rule(deployment):
+    errors = experiment.Errors()
+    experiment.check_deployment(errors, deployment)
+    assert len(errors) == 1  # the model refuses it ...
+    with pytest.raises(lab_plan.PlanError) as refused:
+        lab_plan.plan(deployment)
+    assert str(refused.value) == errors.messages[0]  # ... and lab_plan with the model's message
+    assert str(refused.value).startswith("mirrorlab_deployment: must be 1-23 characters")
+
+
+def test_plan_internet_prefixes_are_one_rule():
+    low, high = lab_plan.INTERNET_PREFIXES
+    stated = f"/{low} to /{high}"
+    # The module's documentation, the role's argument spec and its defaults say the same range.
+    assert stated in " ".join(lab_plan.DOCUMENTATION.split())
+    for path in ("roles/lab/meta/argument_specs.yml", "roles/lab/defaults/main.yml"):
+        assert stated in " ".join((ROOT / path).read_text().split()), path
+    # The widest and narrowest allowed hold the client (the 10th host); one bit more is refused.
+    for prefix in (low, high):
+        lab = lab_plan.plan("mirrorlab", internet_cidr=f"198.51.100.0/{prefix}")
+        assert lab["nodes"]["client"]["address"] == "198.51.100.10" and lab["nodes"]["client"]["prefixlen"] == prefix
+    for prefix in (low - 1, high + 1):
+        with pytest.raises(lab_plan.PlanError, match=f"must be an IPv4 CIDR from {stated}"):
+            lab_plan.plan("mirrorlab", internet_cidr=f"198.51.0.0/{prefix}" if prefix < low else f"198.51.100.0/{prefix}")
+
+
+@pytest.mark.lab
+@needs_root
+def test_teardown_with_a_bad_deployment_name_removes_nothing():
+    """`mlbad-` matched the teardown's old pattern but not the model's rule (no trailing '-'):
+    a namespace of that name's lab must survive the refused teardown."""
+    victim = "ml-mlbad--router"
+    subprocess.run(["ip", "netns", "add", victim], check=True)
+    try:
+        proc = run(["ansible-playbook", "teardown.yml", "-e", "mirrorlab_deployment=mlbad-"], check=False)
+        assert proc.returncode != 0
+        assert "mirrorlab_deployment: must be 1-23 characters" in proc.stdout and "not ending in '-'" in proc.stdout
+        assert victim in netns_names()
+        assert "Remove the capture machine" not in proc.stdout  # stopped at the plan
+    finally:
+        subprocess.run(["ip", "netns", "del", victim], check=False)
 
 
 def alive(pid, wait=5.0):
@@ -147,6 +219,26 @@ def test_netns_converges_idempotently_and_leaves_nothing(tag):
     assert not any(n.startswith(f"ml-{tag}") for n in netns_names())
     assert module("lab_netns", dict(topo, state="absent"))["changed"] is False
     assert leftovers(tag, f"ml{tag}") == {}
+
+
+@pytest.mark.lab
+@needs_root
+def test_netns_teardown_sweeps_only_shared_names_from_the_root_namespace(tag):
+    """A bridge or veth peer name left in the root namespace is removed; a veth's first end is
+    named for its own namespace (it may be the host's eth0) and is never looked for there."""
+    topo = _topology(tag)
+    bridge, peer, own_end = topo["bridges"][0]["name"], topo["veths"][0]["peer"], topo["veths"][0]["name"]
+    for name in (bridge, peer, own_end):
+        subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
+    try:
+        gone = module("lab_netns", dict(topo, state="absent"))
+        assert gone["changed"] and sorted(gone["commands"]) == sorted(
+            [f"ip link del {bridge}", f"ip link del {peer}"])
+        root = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout.split()
+        assert own_end in root and bridge not in root and peer not in root
+    finally:
+        for name in (bridge, peer, own_end):
+            subprocess.run(["ip", "link", "del", name], capture_output=True)
 
 
 # ---- lab_daemon ----------------------------------------------------------------------------

@@ -32,8 +32,7 @@ from ansible_collections.mirrorlab.vpc.plugins.module_utils import filter_rules 
 from ansible_collections.mirrorlab.vpc.plugins.module_utils import nft_mirror as nm
 from ansible_collections.mirrorlab.vpc.plugins.modules import lab_mirror_session
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "module_utils"))
-from filter_strategies import raw_rule_sets  # noqa: E402  (shared hypothesis strategies)
+from filter_strategies import raw_rule_sets  # shared hypothesis strategies (tests/unit/support)
 
 pytestmark = [
     pytest.mark.lab,
