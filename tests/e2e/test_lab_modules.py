@@ -101,12 +101,12 @@ def test_plan_rejects(args, message):
 
 @pytest.mark.parametrize("deployment", ["mlbad-", "9lab", "a" * 24, "", "lab.x"])
 def test_plan_checks_the_deployment_with_the_models_rule(deployment):
-    errors = experiment.Errors()
-    experiment.check_deployment(errors, deployment)
+    _, errors = experiment.build_experiment({"deployment": deployment})
+    errors = [e for e in errors if e.startswith("mirrorlab_deployment:")]
     assert len(errors) == 1  # the model refuses it ...
     with pytest.raises(lab_plan.PlanError) as refused:
         lab_plan.plan(deployment)
-    assert str(refused.value) == errors.messages[0]  # ... and lab_plan with the model's message
+    assert str(refused.value) == errors[0]  # ... and lab_plan with the model's message
     assert str(refused.value).startswith("mirrorlab_deployment: must be 1-23 characters")
 
 

@@ -354,7 +354,9 @@ def test_ipv6_underlay(lab):
 
 
 def test_session_removed_cleanly(lab):
-    run_session(lab, RULE_SETS["everything_v4_v6"])
+    rules, errors = fr.normalize_rules(RULE_SETS["everything_v4_v6"], "rules")
+    assert not errors
+    run_session(lab, rules)
     run_session(lab, [], state="absent")
     assert sh("ip", "-n", lab["src"], "link", "show", VX_DEV, check=False).returncode != 0
     assert in_ns(lab["src"], "nft", "list", "table", "netdev", TABLE, check=False).returncode != 0
