@@ -89,6 +89,15 @@ def topology(count):
     }
 
 
+def start_moto(port, *args):
+    """tests/moto_ext/server.py (moto with the mirrorlab emulation) in a process of its own."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "moto_ext" / "server.py"), str(port), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    assert proc.stdout.readline().strip() == "ready", "the moto server did not start"
+    socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    return proc
+
+
 def rig_playbook(state, count):
     extra = {"rig_state": state, "rig_topology": topology(count), "rig_packages": rootfs_packages(),
              "rig_machines": [machine_name(i) for i in range(1, count + 1)]}
@@ -119,12 +128,7 @@ class Rig:
                                             "address": machine_address(int(r["rig_machine"][len("mls-t"):]))}
                          for r in booted}
         (RIG_DIR / "rig.json").write_text(json.dumps({"machines": list(self.machines.values())}, indent=1))
-        self.moto = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "moto_ext" / "server.py"), str(self.port), STACK_DELAY, STACK_DELAY,
-             "--netns", AWS_NS, f"{MOTO_ADDRESS}:{MOTO_PORT}"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
-        assert self.moto.stdout.readline().strip() == "ready", "the moto server did not start"
-        socket.create_connection(("127.0.0.1", self.port), timeout=5).close()
+        self.moto = start_moto(self.port, STACK_DELAY, STACK_DELAY, "--netns", AWS_NS, f"{MOTO_ADDRESS}:{MOTO_PORT}")
         return self
 
     def down(self):
