@@ -29,6 +29,11 @@ What it adds, and why (docs/aws.md, "What the moto tests emulate"):
 7. Application/network load balancers get one requester-managed ENI per subnet with the
    description `ELB app/<name>/<id>` (`ELB net/...`), as AWS creates them; moto creates none.
    `add_load_balancer_eni()` adds one more, as when an ALB scales out.
+8. Session Manager's session API (StartSession, ResumeSession, TerminateSession,
+   DescribeSessions), which moto lacks: tests/moto_ext/ssm_sessions.py.
+9. Properties moto's CloudFormation dropped: a load balancer's Type (every one became an ALB,
+   so the scale-out NLB refused its UDP listener) and a role's ManagedPolicyArns (none were
+   attached): tests/moto_ext/cfn_properties.py.
 """
 
 from __future__ import annotations
@@ -463,6 +468,14 @@ def _patch_bucket_delete() -> None:
     FakeBucket.delete_from_cloudformation_json = delete_from_cloudformation_json
 
 
+def _install_ssmrig_additions() -> None:
+    """Items 8 and 9 of the module doc (the SSM rig of tests/ssm needs both)."""
+    from . import cfn_properties, ssm_sessions
+
+    ssm_sessions.install()
+    cfn_properties.install()
+
+
 def install(create_delay: float = 0.0, delete_delay: float = 0.0) -> None:
     """Install the emulation into this process's moto (idempotent); set the stack delays."""
     global _INSTALLED
@@ -476,6 +489,7 @@ def install(create_delay: float = 0.0, delete_delay: float = 0.0) -> None:
     _patch_stack_timing()
     _patch_load_balancer_enis()
     _patch_bucket_delete()
+    _install_ssmrig_additions()
     # moto caches its CloudFormation type map; our models are new subclasses.
     cfn_parsing.get_model_list.cache_clear()
     cfn_parsing.get_model_map.cache_clear()
