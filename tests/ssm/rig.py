@@ -274,6 +274,15 @@ def recap(stdout):
 # --------------------------------------------------------------------------- the data path
 
 
+def normalized(rules):
+    """The rules as experiment_info returns them (lab_mirror_session takes only those)."""
+    from ansible_collections.mirrorlab.vpc.plugins.module_utils.filter_rules import normalize_rules
+
+    rules, errors = normalize_rules(rules, "rules")
+    assert not errors, errors
+    return rules
+
+
 def mirror(index, machine, vni, port=9):
     """A mirror session on source `index` (nftables dup into VXLAN, mirrorlab.vpc.lab_mirror_session)
     of its UDP packets to MOTO_ADDRESS:port, towards the machine, with the given VNI."""
@@ -281,7 +290,7 @@ def mirror(index, machine, vni, port=9):
             "source_cidr": "0.0.0.0/0", "destination_cidr": f"{MOTO_ADDRESS}/32", "destination_ports": str(port)}
     args = {"netns": source_ns(index), "source_device": "eth0", "local_ip": source_address(index),
             "target_ip": machine["address"], "vni": vni, "vxlan_device": "mlsvx", "table": "mls_mirror",
-            "rules": [rule]}
+            "rules": normalized([rule])}
     run(["ansible", "localhost", "-m", "mirrorlab.vpc.lab_mirror_session", "-a", json.dumps(args)])
 
 
