@@ -40,6 +40,7 @@ import os
 import re
 import resource
 import shutil
+import struct
 import subprocess
 import tempfile
 import threading
@@ -299,6 +300,75 @@ def tshark_command(source, fields, tls_ports=DEFAULT_TLS_PORTS, keylog=None, tsh
     return cmd
 
 
+PCAP_MAGIC = {b"\xd4\xc3\xb2\xa1": "<", b"\xa1\xb2\xc3\xd4": ">", b"\x4d\x3c\xb2\xa1": "<", b"\xa1\xb2\x3c\x4d": ">"}
+
+
+def _wire_length(frame):
+    """The length the Ethernet frame had on the wire by its IPv4/IPv6 header, or None."""
+    off = 12
+    ethertype = frame[off:off + 2]
+    while ethertype in (b"\x81\x00", b"\x88\xa8") and len(frame) >= off + 6:  # VLAN tags
+        off += 4
+        ethertype = frame[off:off + 2]
+    off += 2
+    if ethertype == b"\x08\x00" and len(frame) >= off + 4:
+        return off + struct.unpack(">H", frame[off + 2:off + 4])[0]
+    if ethertype == b"\x86\xdd" and len(frame) >= off + 6:
+        return off + 40 + struct.unpack(">H", frame[off + 4:off + 6])[0]
+    return None
+
+
+def _pcap_records(handle):
+    """(endian, header, iterator of (record header, data)) of a classic pcap file, or None."""
+    header = handle.read(24)
+    endian = PCAP_MAGIC.get(header[:4])
+    if endian is None or len(header) < 24 or struct.unpack(endian + "I", header[20:24])[0] != 1:
+        return None  # pcapng, compressed or not Ethernet: left as it is
+
+    def records():
+        while True:
+            rec = handle.read(16)
+            if len(rec) < 16:
+                return
+            incl = struct.unpack(endian + "I", rec[8:12])[0]
+            yield rec, handle.read(incl)
+    return endian, header, records()
+
+
+def cut_on_the_wire(path, probe=2000):
+    """True when the packets themselves were cut (AWS packet_length): the pcap's original
+    length equals the captured one, but the IP header says the packet was longer. tshark then
+    takes the cut packet for a whole one and finds no TLS records in it."""
+    with open(path, "rb") as handle:
+        parsed = _pcap_records(handle)
+        if parsed is None:
+            return False
+        endian, _header, records = parsed
+        for i, (rec, data) in enumerate(records):
+            if i >= probe:
+                break
+            incl, orig = struct.unpack(endian + "II", rec[8:16])
+            wire = _wire_length(data)
+            if incl == orig and wire is not None and wire > orig and wire - orig > 4:
+                return True
+    return False
+
+
+def restore_wire_lengths(path, dest):
+    """Copy a pcap, setting each cut packet's original length to its IP header's: tshark then
+    sees it as cut by a snap length and dissects the record headers that are there."""
+    with open(path, "rb") as src, open(dest, "wb") as out:
+        endian, header, records = _pcap_records(src)
+        out.write(header)
+        for rec, data in records:
+            incl, orig = struct.unpack(endian + "II", rec[8:16])
+            wire = _wire_length(data)
+            if incl == orig and wire is not None and wire > orig:
+                rec = rec[:12] + struct.pack(endian + "I", wire)
+            out.write(rec)
+            out.write(data)
+
+
 def _raise_nofile(count):
     """Let mergecap open every input file at once (it merges them by time)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -424,7 +494,8 @@ class Connection:
                  "offered_versions", "offered_ciphers", "sni", "alpn", "ja3", "ja3s", "ja4",
                  "server_certificate", "alert", "enc_alert", "complete", "complete_confirmed",
                  "client_finished", "http", "pending_http", "non_tls_payload", "truncated",
-                 "source", "closed_at", "ended_by", "end", "server_flight")
+                 "source", "closed_at", "ended_by", "end", "server_flight",
+                 "client_data", "data_both_ways")
 
     def __init__(self, client_ip, client_port, server_ip, server_port, ts, source):
         self.client_ip, self.client_port = client_ip, client_port
@@ -452,6 +523,8 @@ class Connection:
         self.ended_by = None
         self.end = None
         self.server_flight = False
+        self.client_data = False      # the client sent an application-data record longer than an alert
+        self.data_both_ways = False   # ... and the server answered with one
 
     @property
     def tls13(self):
@@ -658,6 +731,15 @@ class Tracker:
                     conn.server_flight = True
         if CT_CCS in type_list:
             side.ccs = True
+        if CT_APP in type_list:
+            lengths = _ints(f[A_RLEN])
+            for i, kind in enumerate(type_list):
+                if kind == CT_APP and i < len(lengths) and lengths[i] > ALERT_RECORD_MAX:
+                    if from_client:
+                        conn.client_data = True
+                    elif conn.client_data:
+                        conn.data_both_ways = True
+            self._check_complete(conn)
         if CT_ALERT in type_list:
             self._alerts(conn, from_client, ts, type_list, f)
         if opaque:
@@ -729,14 +811,18 @@ class Tracker:
                 conn.enc_alert = ("server", ts)
 
     def _check_complete(self, conn):
-        if conn.complete or not conn.server_hello:
+        if conn.complete:
             return
-        if conn.tls13 or (conn.version is None and conn.c.opaque_after_hello):
+        if conn.server_hello and (conn.tls13 or (conn.version is None and conn.c.opaque_after_hello)):
             if conn.client_finished and conn.enc_alert is None and conn.alert is None:
                 conn.complete = True
-        elif conn.c.ccs and conn.s.ccs and conn.alert is None:
+        elif conn.server_hello and conn.c.ccs and conn.s.ccs and conn.alert is None:
             conn.complete = True
             conn.complete_confirmed = True
+        elif conn.data_both_ways and conn.alert is None and conn.enc_alert is None:
+            # application data both ways, the handshake messages themselves not seen (truncated
+            # packets, a capture that started late): the handshake must have completed
+            conn.complete = True
 
     # -- timeouts and the end -----------------------------------------------------------
 
@@ -847,7 +933,11 @@ def classify(conn, tls_ports):
                            "handshake completed (e.g. a client certificate or Finished it did not accept)")
     elif conn.complete:
         outcome = "handshake_ok"
-        if not conn.complete_confirmed:
+        if not conn.server_hello or not (conn.c.ccs or conn.client_finished):
+            inferred = True
+            reasons.append("completion inferred from application data sent both ways (the handshake "
+                           "messages themselves were not visible)")
+        elif not conn.complete_confirmed:
             inferred = True
             reasons.append("TLS 1.3: completion inferred from the client's encrypted Finished-sized record "
                            "(the server sent nothing more before the end)")
@@ -1074,6 +1164,21 @@ def analyze(paths, sinks=(), tls_ports=DEFAULT_TLS_PORTS, idle_timeout=DEFAULT_I
 
     tracker = Tracker(emit, tls_ports=tls_ports, idle_timeout=idle_timeout, sources=sources,
                       server_ports=server_ports)
+    with tempfile.TemporaryDirectory(prefix="mirrorlab-report-") as tmp:
+        inputs = []
+        for i, name in enumerate(files):
+            if cut_on_the_wire(name):
+                fixed = os.path.join(tmp, "{0}-{1}".format(i, os.path.basename(name)))
+                restore_wire_lengths(name, fixed)
+                name = fixed
+            inputs.append(name)
+        _run(tracker, inputs, fields, tls_ports, keylog, tshark, mergecap, session_reset)
+    tracker.finish_all()
+    return summary.result(files=len(files), packets=tracker.tcp_packets, max_open=tracker.max_open,
+                          idle_timeout=float(idle_timeout), tls_ports=sorted(int(p) for p in tls_ports))
+
+
+def _run(tracker, files, fields, tls_ports, keylog, tshark, mergecap, session_reset):
     stream = PacketStream(files, fields, tls_ports=tls_ports, keylog=keylog, tshark=tshark,
                           mergecap=mergecap, session_reset=session_reset)
     try:
@@ -1083,6 +1188,3 @@ def analyze(paths, sinks=(), tls_ports=DEFAULT_TLS_PORTS, idle_timeout=DEFAULT_I
         stream.kill()
         raise
     stream.close()
-    tracker.finish_all()
-    return summary.result(files=len(files), packets=tracker.tcp_packets, max_open=tracker.max_open,
-                          idle_timeout=float(idle_timeout), tls_ports=sorted(int(p) for p in tls_ports))

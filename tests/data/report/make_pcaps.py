@@ -99,11 +99,13 @@ http {{
 
 
 class Capture:
-    """tcpdump in the server namespace writing one file (packet-buffered, so complete on stop)."""
+    """tcpdump in the server namespace writing one file: packet-buffered (-U) and in immediate
+    mode (without it libpcap hands packets over in blocks, and tcpdump stopped within the
+    block timeout writes none of the last block)."""
 
     def __init__(self, path, snaplen=262144, bpf=(), dev="s0"):
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", SERVER_NS, "tcpdump", "-i", dev, "-n", "-U", "-s", str(snaplen),
+            ["ip", "netns", "exec", SERVER_NS, "tcpdump", "-i", dev, "-n", "-U", "--immediate-mode", "-s", str(snaplen),
              "-w", str(path), *bpf], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         line = self.proc.stderr.readline()
         if "listening" not in line:
