@@ -48,8 +48,10 @@ def parse(argv):
 
 def via_playbook(args, extra):
     cmd = ["ansible-playbook", os.path.join(ROOT, "playbooks", "report.yml")]
-    variables = {"report_rows": args.rows, "report_failures_only": args.failures, "report_title": args.title,
+    variables = {"report_rows": args.rows, "report_failures_only": args.failures,
                  "report_idle_timeout": args.idle_timeout}
+    if args.title != "mirrorlab report":
+        variables["report_title"] = args.title
     for key, value in (("report_json", args.json), ("report_html", args.html), ("report_keylog", args.keylog)):
         if value:
             variables[key] = os.path.abspath(value)

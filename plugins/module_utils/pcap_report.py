@@ -118,6 +118,8 @@ NAMED_FIELDS = (
 )
 # Bump when FIELDS or OPTIONAL_FIELDS change (the cached tshark metadata depends on them).
 FIELDS_VERSION = 1
+# What tshark and mergecap say about a file that ends mid-packet (one still being written).
+CUT_SHORT = "cut short in the middle of a packet"
 SEP = "\x1f"  # occurrence separator (-E aggregator): never part of a field value
 
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
@@ -369,6 +371,25 @@ def restore_wire_lengths(path, dest):
             out.write(data)
 
 
+def complete_length(path):
+    """The length of a classic pcap up to its last complete packet (a capture's open file can
+    end mid-packet: its writer buffers), or None for other formats."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        header = handle.read(24)
+        endian = PCAP_MAGIC.get(header[:4])
+        if endian is None or len(header) < 24:
+            return None
+        pos = 24
+        while pos + 16 <= size:
+            handle.seek(pos + 8)
+            incl = struct.unpack(endian + "I", handle.read(4))[0]
+            if pos + 16 + incl > size:
+                break
+            pos += 16 + incl
+        return pos
+
+
 def _raise_nofile(count):
     """Let mergecap open every input file at once (it merges them by time)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -385,6 +406,7 @@ class PacketStream:
         self.files = list(files)
         self.procs = []
         self.stderr = {}
+        self.warnings = []
         if not self.files:
             raise ReportError("no capture files")
         if len(self.files) == 1:
@@ -419,17 +441,22 @@ class PacketStream:
         return self.tshark.stdout
 
     def close(self, check=True):
-        """Wait for the processes; raise ReportError when one of them failed."""
+        """Wait for the processes; raise ReportError when one of them failed. A file that ends
+        in the middle of a packet (the capture's open file: its writer buffers) is no failure:
+        every packet before that point was read, and the message is kept in `warnings`."""
         problems = []
         for name, proc in self.procs:
             if proc.stdout is not None and not proc.stdout.closed:
                 proc.stdout.close()
             code = proc.wait()
             proc.stderr_thread.join(5)
-            text = "".join(line for line in self.stderr[name]
-                           if "Running as user" not in line and "could be dangerous" not in line).strip()
-            if code != 0 and check:
-                problems.append("{0} exited {1}: {2}".format(name, code, text[-1500:] or "(no message)"))
+            lines = [line.strip() for line in self.stderr[name]
+                     if line.strip() and "Running as user" not in line and "could be dangerous" not in line]
+            cut = [line for line in lines if CUT_SHORT in line]
+            self.warnings.extend(cut)
+            rest = [line for line in lines if CUT_SHORT not in line]
+            if code != 0 and check and (rest or not cut):
+                problems.append("{0} exited {1}: {2}".format(name, code, " ".join(rest)[-1500:] or "(no message)"))
         if problems:
             raise ReportError("; ".join(problems))
 
@@ -1164,18 +1191,44 @@ def analyze(paths, sinks=(), tls_ports=DEFAULT_TLS_PORTS, idle_timeout=DEFAULT_I
 
     tracker = Tracker(emit, tls_ports=tls_ports, idle_timeout=idle_timeout, sources=sources,
                       server_ports=server_ports)
+    last_of_dir = {os.path.dirname(name): name for name in files}
+    cut_warnings = []
     with tempfile.TemporaryDirectory(prefix="mirrorlab-report-") as tmp:
         inputs = []
         for i, name in enumerate(files):
+            if len(files) > 1 and last_of_dir[os.path.dirname(name)] == name:
+                # the newest file of a link may still be written: merge only its complete packets
+                # (mergecap stops at a file cut short, and the other files' later packets with it)
+                length = complete_length(name)
+                if length is not None and length < os.path.getsize(name):
+                    part = os.path.join(tmp, "{0}-complete-{1}".format(i, os.path.basename(name)))
+                    with open(name, "rb") as src, open(part, "wb") as dst:
+                        shutil.copyfileobj(_limited(src, length), dst)
+                    cut_warnings.append("{0}: ends in the middle of a packet (still being written?); "
+                                        "read up to its last complete packet".format(name))
+                    name = part
             if cut_on_the_wire(name):
                 fixed = os.path.join(tmp, "{0}-{1}".format(i, os.path.basename(name)))
                 restore_wire_lengths(name, fixed)
                 name = fixed
             inputs.append(name)
-        _run(tracker, inputs, fields, tls_ports, keylog, tshark, mergecap, session_reset)
+        warnings = cut_warnings + _run(tracker, inputs, fields, tls_ports, keylog, tshark, mergecap, session_reset)
     tracker.finish_all()
-    return summary.result(files=len(files), packets=tracker.tcp_packets, max_open=tracker.max_open,
+    return summary.result(files=len(files), packets=tracker.tcp_packets, max_open=tracker.max_open, warnings=warnings,
                           idle_timeout=float(idle_timeout), tls_ports=sorted(int(p) for p in tls_ports))
+
+
+class _limited:
+    """A file object that reads at most `length` bytes of another."""
+
+    def __init__(self, handle, length):
+        self.handle, self.left = handle, length
+
+    def read(self, size=-1):
+        size = self.left if size is None or size < 0 else min(size, self.left)
+        data = self.handle.read(size)
+        self.left -= len(data)
+        return data
 
 
 def _run(tracker, files, fields, tls_ports, keylog, tshark, mergecap, session_reset):
@@ -1188,3 +1241,4 @@ def _run(tracker, files, fields, tls_ports, keylog, tshark, mergecap, session_re
         stream.kill()
         raise
     stream.close()
+    return stream.warnings

@@ -165,6 +165,8 @@ def summary_lines(summary, hidden=0, inferred_shown=False):
                 lines.append("  {0:<40} {1}".format(name, ", ".join("{0} {1}".format(k, v) for k, v in counts.items())))
     if summary["inferred"]:
         lines.append("{0} connection(s) with a best-inference outcome".format(summary["inferred"]))
+    for warning in summary.get("warnings") or ():
+        lines.append("warning: " + warning)
     if summary.get("http_requests"):
         lines.append("plaintext HTTP: {0} request(s), status {1}".format(
             summary["http_requests"], ", ".join("{0}: {1}".format(k, v) for k, v in summary["http_status"].items())))

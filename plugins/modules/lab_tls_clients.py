@@ -84,6 +84,11 @@ results:
   returned: when not in check mode
   type: dict
   sample: {old_tls: {sent: 2, as_expected: 2, unexpected: []}}
+sent:
+  description: Kind -> connections made.
+  returned: when not in check mode
+  type: dict
+  sample: {good: 3, old_tls: 2}
 expected:
   description: What the report should find for these counts.
   returned: always
@@ -147,6 +152,7 @@ def main():
     except (RuntimeError, ValueError) as exc:
         module.fail_json(msg=str(exc), **result)
     result["results"] = results
+    result["sent"] = {kind: res["sent"] for kind, res in results.items()}
     wrong = sorted(kind for kind, res in results.items() if res["as_expected"] != res["sent"])
     if wrong and p["fail_on_unexpected"]:
         module.fail_json(msg="clients that did not see what their kind makes: {0}".format(", ".join(wrong)), **result)

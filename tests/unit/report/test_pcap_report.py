@@ -238,3 +238,17 @@ def test_bad_input_is_refused_with_the_reason(tmp_path):
     (tmp_path / "junk.pcap").write_text("not a capture")
     with pytest.raises(pcap_report.ReportError, match="tshark exited"):
         report(tmp_path / "junk.pcap")
+
+
+def test_a_file_still_being_written_is_read_up_to_its_last_complete_packet(tmp_path):
+    """The capture's open file ends mid-packet (its writer buffers): alone (tshark) or merged
+    with others (mergecap), every complete packet counts and the report warns."""
+    live = tmp_path / "capture0"
+    live.mkdir()
+    cut = live / "capture0-vni12345-20261201T000000Z.pcap"
+    cut.write_bytes((DATA / "good.pcap").read_bytes()[:-7])
+    records, summary = report(cut)
+    assert [r["outcome"] for r in records] == ["handshake_ok"] and summary["warnings"]
+    records, summary = report(cut, DATA / "http.pcap")
+    assert sorted(r["outcome"] for r in records) == ["handshake_ok", "http"]
+    assert any("middle of a packet" in w for w in summary["warnings"])
