@@ -54,6 +54,11 @@ ALERT_RECORD_MAX = 24
 
 DEFAULT_TLS_PORTS = (443,)
 DEFAULT_IDLE_TIMEOUT = 300.0
+# tshark keeps state for every connection of its "file" (about 7 kB each: 4 GB for a 1 GB
+# capture of short connections); `-M` resets it every this many packets, which bounds its
+# memory (about 280 MB) at the price of the TCP/TLS state of the connections open at that
+# instant (tshark then sees them mid-stream; the state machine here keeps what it saw).
+DEFAULT_SESSION_RESET = 100000
 # After both FINs or a RST a connection stays this long (capture time) for its last ACKs.
 CLOSE_LINGER = 5.0
 # Summaries keyed by client, SNI or source keep at most this many keys (the rest: "(other)").
@@ -838,17 +843,19 @@ class Tracker:
                 conn.enc_alert = ("server", ts)
 
     def _check_complete(self, conn):
-        if conn.complete:
+        if conn.complete or conn.alert is not None or conn.enc_alert is not None:
             return
         if conn.server_hello and (conn.tls13 or (conn.version is None and conn.c.opaque_after_hello)):
-            if conn.client_finished and conn.enc_alert is None and conn.alert is None:
+            if conn.client_finished:
                 conn.complete = True
-        elif conn.server_hello and conn.c.ccs and conn.s.ccs and conn.alert is None:
+                return
+        elif conn.server_hello and conn.c.ccs and conn.s.ccs:
             conn.complete = True
             conn.complete_confirmed = True
-        elif conn.data_both_ways and conn.alert is None and conn.enc_alert is None:
+            return
+        if conn.data_both_ways:
             # application data both ways, the handshake messages themselves not seen (truncated
-            # packets, a capture that started late): the handshake must have completed
+            # packets, a capture that started late, tshark's session reset): it completed
             conn.complete = True
 
     # -- timeouts and the end -----------------------------------------------------------
@@ -1165,7 +1172,8 @@ class Summary:
 # ---------------------------------------------------------------------------------------
 
 def analyze(paths, sinks=(), tls_ports=DEFAULT_TLS_PORTS, idle_timeout=DEFAULT_IDLE_TIMEOUT,
-            keylog=None, tshark="tshark", mergecap="mergecap", session_reset=0, server_ports=None):
+            keylog=None, tshark="tshark", mergecap="mergecap", session_reset=DEFAULT_SESSION_RESET,
+            server_ports=None):
     """Read every capture file under `paths`, give each finished connection's record to each
     sink (an object with .add(record)), and return the summary."""
     files = find_pcaps(paths)
