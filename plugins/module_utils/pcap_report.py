@@ -231,7 +231,7 @@ def _optional_fields(tshark):
     to compile; no capture is read)."""
     known = []
     for field in OPTIONAL_FIELDS:
-        proc = subprocess.run([tshark, "-Y", field, "-r", os.devnull], capture_output=True, text=True)
+        proc = subprocess.run([tshark, "-Y", field, "-r", os.devnull], capture_output=True, text=True, check=False)
         if "neither a field nor a protocol" not in proc.stderr and "is not a valid" not in proc.stderr:
             known.append(field)
     return known
@@ -239,7 +239,7 @@ def _optional_fields(tshark):
 
 def _value_names(tshark):
     """{field: {int value: name}} of NAMED_FIELDS, from the installed tshark's own tables."""
-    proc = subprocess.run([tshark, "-G", "values"], capture_output=True, text=True)
+    proc = subprocess.run([tshark, "-G", "values"], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise ReportError("tshark -G values failed: {0}".format(proc.stderr.strip()[-500:]))
     names = {field: {} for field in NAMED_FIELDS}

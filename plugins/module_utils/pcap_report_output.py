@@ -182,9 +182,9 @@ def _html_row(rec):
     src = rec.get("source") or {}
     http = rec.get("http") or []
     return {
-        "start": rec["start"], "end": rec["end"], "ms": rec["duration_ms"], "client": rec["client"],
+        "start": (rec["start"] or "").replace("T", " ")[:23], "ms": rec["duration_ms"], "client": rec["client"],
         "server": rec["server"], "sni": rec["sni"], "version": rec["version"], "cipher": rec["cipher"],
-        "offered": rec["offered_versions"], "outcome": rec["outcome"], "alert": _alert_text(rec),
+        "offered": " ".join(v.replace("TLS ", "") for v in rec["offered_versions"]), "outcome": rec["outcome"], "alert": _alert_text(rec),
         "stage": rec["stage"], "ended": rec["ended_by"], "inferred": rec["inferred"], "reasons": rec["reasons"],
         "ja3": rec["ja3"], "ja4": rec.get("ja4"),
         "http": ["{0} {1} -> {2} ({3} ms)".format(h["method"], h["path"], h["status"], h["latency_ms"]) for h in http],
@@ -275,7 +275,7 @@ td, th { padding: 2px 8px; border-bottom: 1px solid #eee; text-align: left; vert
 th { background: #f5f5f5; position: sticky; top: 0; }
 #conns th { cursor: pointer; user-select: none; white-space: nowrap; }
 #conns th.sorted-asc::after { content: " \25B2"; } #conns th.sorted-desc::after { content: " \25BC"; }
-#conns td { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; }
+#conns td { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; white-space: nowrap; }
 .o { font-weight: 600; }
 .o-handshake_ok { color: var(--ok); } .o-alert { color: var(--alert); } .o-reset { color: var(--reset); }
 .o-incomplete { color: var(--incomplete); } .o-not_tls { color: var(--not_tls); } .o-http { color: var(--http); }
@@ -330,10 +330,12 @@ HTML_TAIL = r"""<script>
     " file(s), " + summary.packets + " TCP packets, " + (summary.first || "-") + " .. " + (summary.last || "-") +
     (summary.html_left_out ? " (table: first " + summary.html_rows + " connections; " + summary.html_left_out + " more in the summary and chart only)" : "");
   var cards = document.getElementById("cards");
-  var total = el("div", {"class": "card", "id": "card-total"}); total.appendChild(el("b", {}, String(summary.connections))); total.appendChild(document.createTextNode("connections")); cards.appendChild(total);
+  var total = el("div", {"class": "card", "id": "card-total"}); total.appendChild(el("b", {}, String(summary.connections)));
+  total.appendChild(document.createTextNode("connections")); cards.appendChild(total);
   OUTCOMES.forEach(function (o) {
     var n = summary.by_outcome[o] || 0; if (!n) { return; }
-    var c = el("div", {"class": "card", "id": "card-" + o}); var b = el("b", {"class": "o-" + o}, String(n)); c.appendChild(b); c.appendChild(document.createTextNode(o)); cards.appendChild(c);
+    var c = el("div", {"class": "card", "id": "card-" + o}); var b = el("b", {"class": "o-" + o}, String(n)); c.appendChild(b);
+    c.appendChild(document.createTextNode(o)); cards.appendChild(c);
   });
   function kvTable(title, obj, id) {
     var keys = Object.keys(obj || {}); if (!keys.length) { return; }
@@ -346,7 +348,8 @@ HTML_TAIL = r"""<script>
     box.appendChild(t); document.getElementById("tables").appendChild(box);
   }
   var alerts = {};
-  ["server", "client"].forEach(function (s) { var d = (summary.by_alert_sender || {})[s] || {}; Object.keys(d).forEach(function (k) { alerts[s + ": " + k] = d[k]; }); });
+  ["server", "client"].forEach(function (s) { var d = (summary.by_alert_sender || {})[s] || {};
+  Object.keys(d).forEach(function (k) { alerts[s + ": " + k] = d[k]; }); });
   kvTable("By alert", alerts, "by-alert");
   kvTable("Incomplete/reset: stage reached", summary.by_stage, "by-stage");
   kvTable("Negotiated version", summary.by_version, "by-version");
@@ -355,7 +358,8 @@ HTML_TAIL = r"""<script>
   kvTable("By SNI", summary.by_sni, "by-sni");
   // chart: stacked bars of outcomes per time bucket (inline SVG)
   var legend = document.getElementById("legend");
-  OUTCOMES.forEach(function (o) { if (summary.by_outcome[o]) { var s = el("span"); var i = el("i"); i.style.background = COLORS[o]; s.appendChild(i); s.appendChild(document.createTextNode(o)); legend.appendChild(s); } });
+  OUTCOMES.forEach(function (o) { if (summary.by_outcome[o]) { var s = el("span"); var i = el("i"); i.style.background = COLORS[o]; s.appendChild(i);
+  s.appendChild(document.createTextNode(o)); legend.appendChild(s); } });
   var buckets = (summary.timeline || {}).buckets || [];
   var W = 900, H = 220, L = 40, B = 30, T = 10;
   var chart = svg("svg", {width: W, height: H, viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": "outcomes over time", id: "timeline"});
@@ -380,7 +384,8 @@ HTML_TAIL = r"""<script>
       var t = svg("text", {x: L + i * bw + (i ? bw : 0), y: H - B + 14, "text-anchor": i ? "end" : "start"});
       t.textContent = buckets[i].start.replace("T", " ").slice(0, 19) + " UTC"; chart.appendChild(t);
     });
-    var w = svg("text", {x: (W + L) / 2, y: H - 4, "text-anchor": "middle"}); w.textContent = "bucket: " + summary.timeline.bucket_seconds + " s"; chart.appendChild(w);
+    var w = svg("text", {x: (W + L) / 2, y: H - 4, "text-anchor": "middle"}); w.textContent = "bucket: " + summary.timeline.bucket_seconds + " s";
+    chart.appendChild(w);
   }
   document.getElementById("chart").appendChild(chart);
   // the connection table: sortable, filterable, paged
@@ -389,23 +394,29 @@ HTML_TAIL = r"""<script>
               ["ended", "ended by"], ["ms", "ms"], ["source", "source"], ["http", "HTTP"], ["ja3", "JA3"]];
   var head = document.querySelector("#conns thead tr"), body = document.querySelector("#conns tbody");
   var sortKey = "start", sortDir = 1, page = 0, PAGE = 200, view = rows;
-  COLS.forEach(function (c) { var th = el("th", {"data-key": c[0]}, c[1]); th.addEventListener("click", function () { if (sortKey === c[0]) { sortDir = -sortDir; } else { sortKey = c[0]; sortDir = 1; } page = 0; render(); }); head.appendChild(th); });
+  COLS.forEach(function (c) { var th = el("th", {"data-key": c[0]}, c[1]);
+  th.addEventListener("click", function () { if (sortKey === c[0]) { sortDir = -sortDir; } else { sortKey = c[0]; sortDir = 1; } page = 0; render();
+  }); head.appendChild(th); });
   var fo = document.getElementById("f-outcome");
   OUTCOMES.forEach(function (o) { if (summary.by_outcome[o]) { fo.appendChild(el("option", {value: o}, o)); } });
   function text(v) { return v === null || v === undefined ? "" : (Array.isArray(v) ? v.join(", ") : String(v)); }
-  function cmp(a, b) { var x = a[sortKey], y = b[sortKey]; if (typeof x === "number" && typeof y === "number") { return (x - y) * sortDir; } x = text(x); y = text(y); return (x < y ? -1 : x > y ? 1 : 0) * sortDir; }
+  function cmp(a, b) { var x = a[sortKey], y = b[sortKey]; if (typeof x === "number" && typeof y === "number") { return (x - y) * sortDir;
+  } x = text(x); y = text(y); return (x < y ? -1 : x > y ? 1 : 0) * sortDir; }
   function render() {
     var want = fo.value, q = document.getElementById("f-text").value.toLowerCase();
     view = rows.filter(function (r) { return (!want || r.outcome === want) && (!q || JSON.stringify(r).toLowerCase().indexOf(q) >= 0); });
     view.sort(cmp);
     var pages = Math.max(1, Math.ceil(view.length / PAGE)); if (page >= pages) { page = pages - 1; }
-    Array.prototype.forEach.call(head.children, function (th) { th.className = th.getAttribute("data-key") === sortKey ? (sortDir > 0 ? "sorted-asc" : "sorted-desc") : ""; });
+    Array.prototype.forEach.call(head.children, function (th) {
+      th.className = th.getAttribute("data-key") === sortKey ? (sortDir > 0 ? "sorted-asc" : "sorted-desc") : "";
+    });
     while (body.firstChild) { body.removeChild(body.firstChild); }
     view.slice(page * PAGE, (page + 1) * PAGE).forEach(function (r) {
       var tr = el("tr");
       COLS.forEach(function (c) {
         var td = el("td", {}, text(r[c[0]]));
-        if (c[0] === "outcome") { td.className = "o o-" + r.outcome; if (r.inferred) { var s = el("span", {"class": "inf", title: r.reasons.join("; ")}, " *"); td.appendChild(s); } }
+        if (c[0] === "outcome") { td.className = "o o-" + r.outcome;
+        if (r.inferred) { var s = el("span", {"class": "inf", title: r.reasons.join("; ")}, " *"); td.appendChild(s); } }
         tr.appendChild(td);
       });
       body.appendChild(tr);

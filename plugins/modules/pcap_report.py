@@ -25,7 +25,7 @@ description:
     packets, a capture that started mid-connection) have C(inferred=true) and the reasons."
   - The packets are dissected by tshark (package tshark) and, for more than one file, merged
     by time with mergecap, so a connection split over two files is one connection. The files
-    are streamed: finished connections are written out and dropped, memory stays bounded.
+    are streamed (finished connections are written out and dropped), memory stays bounded.
   - The source of each file comes from its name and directory (C(<link>/<link>-vni<VNI>-*.pcap),
     as the capture role writes them), the ENI and zone from a C(vni-map.json) next to the files
     (see docs/report.md), and from the VXLAN header when the packets are still encapsulated.
@@ -41,7 +41,7 @@ options:
     required: true
   json:
     description:
-      - Write the report as JSON to this file, C({"connections": [...], "summary": {...}}).
+      - 'Write the report as JSON to this file: C({"connections": [...], "summary": {...}}).'
     type: path
   html:
     description: Write one self-contained HTML page (summary, outcomes over time, sortable table) to this file.
