@@ -54,10 +54,11 @@ ALERT_RECORD_MAX = 24
 
 DEFAULT_TLS_PORTS = (443,)
 DEFAULT_IDLE_TIMEOUT = 300.0
-# tshark keeps state for every connection of its "file" (about 7 kB each: 4 GB for a 1 GB
-# capture of short connections); `-M` resets it every this many packets, which bounds its
-# memory (about 280 MB) at the price of the TCP/TLS state of the connections open at that
-# instant (tshark then sees them mid-stream; the state machine here keeps what it saw).
+# tshark keeps state for every connection of its "file" (about 7 kB each: 5 MB per MB of a
+# capture of short connections); `-M` resets it every this many packets, which slows that to
+# about 0.7 MB per MB (docs/report.md, Measured), at the price of the TCP/TLS state of the
+# connections open at that instant (tshark then sees them mid-stream; the state machine here
+# keeps what it saw).
 DEFAULT_SESSION_RESET = 100000
 # After both FINs or a RST a connection stays this long (capture time) for its last ACKs.
 CLOSE_LINGER = 5.0

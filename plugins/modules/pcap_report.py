@@ -67,10 +67,10 @@ options:
   session_reset:
     description:
       - Reset tshark's state every this many packets (tshark C(-M)); 0 never does. tshark keeps
-        about 7 kB per connection seen, so without a reset its memory grows with the capture
-        (4 GB for 1 GB of short connections); with the default it stays near 280 MB. A reset
-        loses tshark's TCP/TLS state of the connections open at that instant (the report keeps
-        its own, see docs/report.md).
+        about 7 kB per connection seen, so without a reset its memory grows with the capture by
+        about 5 MB per MB; with the default by about 0.7 MB per MB. A reset loses tshark's
+        TCP/TLS state of the connections open at that instant (the report keeps its own, see
+        docs/report.md).
     type: int
     default: 100000
   rows:
