@@ -176,6 +176,8 @@ def build_experiment(values):
     https, certificate_arn = model_values["https"], model_values["certificate_arn"]
     if certificate_arn and https is False:
         errors.add("certificate_arn", "is only used with mirrorlab_https: true")
+    if certificate_arn and model_values["backend"] == "lab":
+        errors.add("certificate_arn", "is an ACM certificate, AWS only; the lab makes its own self-signed certificate")
 
     if len(errors):
         return None, errors.messages

@@ -247,8 +247,9 @@ EXPERIMENT = [
     ]),
     Option("capture", "dict", {}, doc="the capture role's settings, each key a `capture_<key>` variable without its prefix",
            kind="capture", rule="must be a mapping (see the capture role's capture_* variables)"),
-    Option("https", "bool", False, "an HTTPS listener on the sample service; without `mirrorlab_certificate_arn` a "
-                                   "self-signed certificate is imported to ACM", backends=AWS),
+    Option("https", "bool", False, "an HTTPS listener (443, the TLS policy of ELBSecurityPolicy-TLS13-1-2-2021-06) on the "
+                                   "sample service; AWS: without `mirrorlab_certificate_arn` a self-signed certificate is "
+                                   "imported to ACM; lab: a self-signed certificate made by the same role"),
     Option("certificate_arn", "str", "", "ACM certificate of the HTTPS listener; only with `mirrorlab_https: true`",
            backends=AWS, pattern=CERT_ARN_PATTERN, allow_empty=True,
            rule="must be an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>) or empty, got %r"),

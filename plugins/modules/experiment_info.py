@@ -144,8 +144,9 @@ options:
     default: {}
   https:
     description:
-      - An HTTPS listener on the sample service; without C(mirrorlab_certificate_arn) a self-signed certificate
-        is imported to ACM (C(mirrorlab_https)). AWS only.
+      - 'An HTTPS listener (443, the TLS policy of ELBSecurityPolicy-TLS13-1-2-2021-06) on the sample service;
+        AWS: without C(mirrorlab_certificate_arn) a self-signed certificate is imported to ACM; lab: a self-signed
+        certificate made by the same role (C(mirrorlab_https)).'
     type: bool
     default: false
   certificate_arn:

@@ -96,6 +96,8 @@ BAD = [
     ({"https": True, "certificate_arn": "arn:aws:iam::123456789012:server-certificate/x"}, "mirrorlab_certificate_arn", "ACM certificate ARN"),
     ({"certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"},
      "mirrorlab_certificate_arn", "only used with mirrorlab_https: true"),
+    ({"https": True, "certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"},
+     "mirrorlab_certificate_arn", "AWS only; the lab makes its own"),
     ({"filters": {}}, "mirrorlab_filters", "unknown variable"),
     ({"backend": "aws", **rules(R(source_cidr="::/0", destination_cidr="2001:db8::/32"))},
      "mirrorlab_filter.rules[0].source_cidr", "IPv6 CIDRs are not accepted by CloudFormation"),
