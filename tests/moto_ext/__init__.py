@@ -481,8 +481,3 @@ def install(create_delay: float = 0.0, delete_delay: float = 0.0) -> None:
     cfn_parsing.get_model_map.cache_clear()
     cfn_parsing.get_name_type_map.cache_clear()
     _INSTALLED = True
-
-
-def set_delays(create_delay: float = 0.0, delete_delay: float = 0.0) -> None:
-    _SETTINGS["create_delay"] = float(create_delay)
-    _SETTINGS["delete_delay"] = float(delete_delay)
