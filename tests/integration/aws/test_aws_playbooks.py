@@ -18,6 +18,7 @@ import time
 from datetime import timedelta
 
 import boto3
+import jinja2
 import pytest
 import requests
 
@@ -333,8 +334,15 @@ def _create(aws, stack, template, parameters):
     )
 
 
+def _target_template(count=1):
+    """roles/stacks/templates/target-instance.yml.j2 rendered for `count` instances."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROOT / "roles/stacks/templates")),
+                             undefined=jinja2.StrictUndefined)
+    return env.get_template("target-instance.yml.j2").render(target_instance_count=count)
+
+
 def _target_stack(aws):
-    _create(aws, STACKS[1], (ROOT / "roles/stacks/files/target-instance.yml").read_text(), {
+    _create(aws, STACKS[1], _target_template(), {
         "Deployment": DEPLOYMENT, "VpcId": aws.vpc, "VpcCidr": "10.0.0.0/16",
         "PublicSubnetIds": ",".join(aws.subnets)})
 
