@@ -38,6 +38,31 @@ def run(cmd, *, env=None, check=True, timeout=1800, cwd=ROOT):
     return proc
 
 
+def build_collection(out_dir):
+    """`ansible-galaxy collection build` of the checkout into out_dir; returns the tarball."""
+    run(["ansible-galaxy", "collection", "build", "--output-path", str(out_dir), str(ROOT)])
+    (tarball,) = Path(out_dir).glob("mirrorlab-vpc-*.tar.gz")
+    return tarball
+
+
+def installed_env(collections_path, **extra):
+    """Environment for ansible-* commands as a user of the installed collection has it: no
+    ansible.cfg of the checkout, the collections in collections_path (the ansible package's own
+    ones come from the virtual environment as usual)."""
+    env = ansible_env(ANSIBLE_COLLECTIONS_PATH=str(collections_path), **extra)
+    env.pop("ANSIBLE_CONFIG")
+    return env
+
+
+def install_collection(tarball, collections_path, cwd):
+    """`ansible-galaxy collection install` of the tarball into collections_path, away from the
+    checkout; returns the installed collection's directory."""
+    env = installed_env(collections_path)
+    run(["ansible-galaxy", "collection", "install", "--offline", "--no-deps", "-p", str(collections_path),
+         str(tarball)], env=env, cwd=cwd)
+    return Path(collections_path) / "ansible_collections" / "mirrorlab" / "vpc"
+
+
 def module_main(main, args, capsys=None):
     """Run a module's main() in-process with these arguments.
 
