@@ -38,6 +38,16 @@ OWN_ARGS = dict(
 )
 
 
+def _failure_text(result):
+    """A failed result's message: its msg, or (ansible-core 2.19, which moves a module's error
+    message into the result's exception summary) the message of its exception."""
+    if result.get("msg") or not result.get("exception"):
+        return result.get("msg", "")
+    exception = result["exception"]
+    event = getattr(exception, "event", None)
+    return str(getattr(event, "msg", None) or exception)
+
+
 class ActionModule(ActionBase):
 
     _supports_check_mode = True
@@ -126,10 +136,9 @@ class ActionModule(ActionBase):
         outcomes = []
         for name, jid in jobs:
             status = self._async_status(jid, task_vars)
-            if status.get("finished"):
-                outcomes.append(job_outcome(name, status))
-            elif status.get("failed"):  # the job is unknown or its result unreadable
-                outcomes.append(job_outcome(name, status))
+            # finished, or failed without finishing: the job is unknown or its result unreadable
+            if status.get("finished") or status.get("failed"):
+                outcomes.append(job_outcome(name, dict(status, msg=_failure_text(status))))
             else:
                 outcomes.append(None)
         return outcomes

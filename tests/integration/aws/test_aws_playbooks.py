@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ import jinja2
 import pytest
 import requests
 
-from conftest import ROOT, ansible_env, free_port, run
+from conftest import ROOT, ansible_env, moto_ext_server, run
 
 pytestmark = pytest.mark.moto
 
@@ -36,25 +35,8 @@ STACKS = [f"{DEPLOYMENT}-sample-service", f"{DEPLOYMENT}-target-instance", f"{DE
 @pytest.fixture(scope="module")
 def ext_server():
     """A moto server with tests/moto_ext loaded, in a separate process; yields its URL."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "moto_ext" / "server.py"), str(port), str(STACK_DELAY), "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
-    )
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "moto server did not start"
-                time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    with moto_ext_server(STACK_DELAY, 1) as url:
+        yield url
 
 
 class Aws:
