@@ -156,7 +156,7 @@ settling:
 unrecoverable:
   description:
     - The stacks in C(ROLLBACK_COMPLETE), C(ROLLBACK_FAILED), C(CREATE_FAILED) or
-      C(DELETE_FAILED), which CloudFormation cannot update: delete, then create.
+      C(DELETE_FAILED), which CloudFormation cannot update (delete, then create).
   returned: always
   type: list
   elements: str

@@ -14,28 +14,28 @@ module: stack_wait
 version_added: 0.1.0
 short_description: Follow CloudFormation stacks until they are done, printing their progress
 description:
-  - Waits for background jobs of M(amazon.aws.cloudformation) (a looped task with C(async) and
+  - "Waits for background jobs of M(amazon.aws.cloudformation) (a looped task with C(async) and
     C(poll: 0)) to end, or, without O(jobs), for the O(names) stacks to leave every
     C(*_IN_PROGRESS) state. Every O(poll_interval) seconds it prints each stack's status, the
     time waited and its O(events) newest events, so that a run of many minutes shows what
-    CloudFormation is doing.
+    CloudFormation is doing."
   - Each round reads the stacks with M(mirrorlab.vpc.stack_info) (one call per stack, plus one
     for its events) and the jobs with M(ansible.builtin.async_status).
   - Fails when the stacks are not done after O(timeout) seconds (CloudFormation goes on
     working on them), naming them with their status. A job that failed does not fail the
-    task: it is returned in RV(failures), for the playbook to decide.
+    task; it is returned in RV(failures), for the playbook to decide.
   - The task reports C(changed) when a job changed its stack (the change of a background job
     shows when it is collected).
-  - This is an action plugin: it runs on the controller and executes its modules on the task's
+  - This is an action plugin; it runs on the controller and executes its modules on the task's
     host.
 author:
   - mirrorlab developers (@mirrorlab)
 options:
   jobs:
     description:
-      - The registered C(results) of a looped M(amazon.aws.cloudformation) task started with
+      - "The registered C(results) of a looped M(amazon.aws.cloudformation) task started with
         C(async) and C(poll: 0). Each result's loop C(item) names the stack, as a string or as
-        a mapping with the stack name in C(name).
+        a mapping with the stack name in C(name)."
       - Results without C(ansible_job_id) (a skipped loop item, a run in check mode) are left
         out.
     type: list
