@@ -461,9 +461,10 @@ def test_https_imports_a_tagged_self_signed_certificate_and_teardown_deletes_it(
 @pytest.mark.slow
 def test_capture_step_runs_up_to_the_ssm_session(aws, tmp_path):
     """Without the Session Manager plugin, site.yml refuses to start (with how to install it);
-    with that check turned off, the capture step finds the instance through the aws_ec2
-    inventory after the refresh, maps the variables, validates the capture role's input and
-    stops exactly where the SSM session would begin (no plugin here)."""
+    with that check turned off and no inventory (mirrorlab.vpc.site -e mirrorlab_backend=aws),
+    the capture step adds the instance from the target stack's outputs, maps the variables,
+    validates the capture role's input and stops exactly where the SSM session would begin (no
+    plugin here)."""
     if shutil.which("session-manager-plugin"):
         pytest.skip("the Session Manager plugin is installed here: the boundary lies further on")
     refused = run(["ansible-playbook", "-i", "inventories/aws", "site.yml", "-e", f"@{aws.vars_file()}"],
@@ -476,9 +477,17 @@ def test_capture_step_runs_up_to_the_ssm_session(aws, tmp_path):
     instance = {o["OutputKey"]: o["OutputValue"] for o in
                 aws.cfn.describe_stacks(StackName=STACKS[1])["Stacks"][0]["Outputs"]}["InstanceId"]
 
-    full = run(["ansible-playbook", "-i", "inventories/aws", "site.yml", "-e", f"@{aws.vars_file()}",
-                "-e", "stacks_check_ssm_plugin=false", "-e", "stacks_poll_interval=1"], env=aws.env, check=False)
+    # As from the installed collection: no inventory, no ansible.cfg, -e mirrorlab_backend=aws
+    # (the checkout's .collections link stands in for the installed copy).
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**aws.env, "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".collections")}
+    env.pop("ANSIBLE_CONFIG")
+    full = run(["ansible-playbook", "mirrorlab.vpc.site", "-e", "mirrorlab_backend=aws", "-e", f"@{aws.vars_file()}",
+                "-e", "stacks_check_ssm_plugin=false", "-e", "stacks_poll_interval=1"], env=env, cwd=work, check=False)
     assert full.returncode != 0
-    assert f"included: mirrorlab.vpc.capture for {instance}" in full.stdout
+    assert "Could not match supplied host pattern" not in full.stdout + full.stderr
+    assert f"included: mirrorlab.vpc.capture for {instance}" in full.stdout, (
+        instance, [line for line in full.stdout.splitlines() if "included: mirrorlab.vpc.capture" in line or line.startswith("i-")])
     failure = full.stdout[full.stdout.index(f"included: mirrorlab.vpc.capture for {instance}"):]
     assert 'Failed to find required executable "session-manager-plugin"' in failure + full.stderr
