@@ -35,7 +35,8 @@ STACKS = [f"{DEPLOYMENT}-sample-service", f"{DEPLOYMENT}-target-instance", f"{DE
 @pytest.fixture(scope="module")
 def ext_server():
     """A moto server with tests/moto_ext loaded, in a separate process; yields its URL."""
-    with moto_ext_server(STACK_DELAY, 1) as url:
+    # deletions as long as creations: the two concurrent deletions must overlap even on a busy machine
+    with moto_ext_server(STACK_DELAY, STACK_DELAY) as url:
         yield url
 
 
