@@ -1,10 +1,12 @@
 """Shared fixtures: the checkout, an environment for ansible commands, a moto server."""
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,31 @@ def run(cmd, *, env=None, check=True, timeout=1800, cwd=ROOT):
     return proc
 
 
+def build_collection(out_dir):
+    """`ansible-galaxy collection build` of the checkout into out_dir; returns the tarball."""
+    run(["ansible-galaxy", "collection", "build", "--output-path", str(out_dir), str(ROOT)])
+    (tarball,) = Path(out_dir).glob("mirrorlab-vpc-*.tar.gz")
+    return tarball
+
+
+def installed_env(collections_path, **extra):
+    """Environment for ansible-* commands as a user of the installed collection has it: no
+    ansible.cfg of the checkout, the collections in collections_path (the ansible package's own
+    ones come from the virtual environment as usual)."""
+    env = ansible_env(ANSIBLE_COLLECTIONS_PATH=str(collections_path), **extra)
+    env.pop("ANSIBLE_CONFIG")
+    return env
+
+
+def install_collection(tarball, collections_path, cwd):
+    """`ansible-galaxy collection install` of the tarball into collections_path, away from the
+    checkout; returns the installed collection's directory."""
+    env = installed_env(collections_path)
+    run(["ansible-galaxy", "collection", "install", "--offline", "--no-deps", "-p", str(collections_path),
+         str(tarball)], env=env, cwd=cwd)
+    return Path(collections_path) / "ansible_collections" / "mirrorlab" / "vpc"
+
+
 def module_main(main, args, capsys=None):
     """Run a module's main() in-process with these arguments.
 
@@ -55,6 +82,31 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def moto_ext_server(create_delay, delete_delay):
+    """A moto server with tests/moto_ext loaded (stacks take create_delay / delete_delay
+    seconds), in a separate process; yields its URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "moto_ext" / "server.py"), str(port), str(create_delay), str(delete_delay)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "moto server did not start"
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 """Resolve Traffic Mirroring sources (load balancers, instances, ECS services, ENI ids,
-CloudFormation stack outputs) to ENIs and decide whether each ENI can be a mirror source.
+CloudFormation stack outputs, the experiment's sources) to ENIs and decide whether each ENI can
+be a mirror source.
 
 The logic of mirrorlab.vpc.mirror_eni_info, kept free of AnsibleModule so that it can be
 tested with plain boto3 clients. Every AWS call is filtered on the server side and batched
@@ -36,6 +37,8 @@ except ImportError:  # pragma: no cover - handled by AnsibleAWSModule (HAS_BOTO3
 
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.experiment import Errors
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.experiment import check_sources
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.mirror_support import source_support
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.model import SESSIONS_PER_SOURCE_ENI
 
@@ -149,6 +152,78 @@ def classify_output(label, value, cluster=None):
     return kinds[0], values
 
 
+def experiment_source_inputs(sources, sample_service_load_balancer=None):
+    """(kind, label, value) for each source of the experiment model (mirrorlab_sources, as in
+    experiment.sources), checked by the model's own rules; a sample_service source stands for
+    the load balancer sample_service_load_balancer (the sample-service stack's ALB)."""
+    errors = Errors()
+    normalized = check_sources(errors, list(sources))
+    if errors:
+        raise ResolveError("; ".join(errors.messages))
+    inputs = []
+    for index, source in enumerate(normalized):
+        kind = source["type"]
+        if kind == "sample_service":
+            if not sample_service_load_balancer:
+                raise ResolveError(
+                    f"sources[{index}] sample_service: give sample_service_load_balancer (the name or ARN of "
+                    "the sample service's load balancer, the sample-service stack's LoadBalancerArn output)"
+                )
+            kind, value = "load_balancer", sample_service_load_balancer
+        elif kind == "load_balancer":
+            value = source.get("arn") or source["name"]
+        elif kind == "instance":
+            value = {"id": source["id"]} if source.get("id") else {"tags": source["tags"]}
+        elif kind == "ecs_service":
+            value = {"cluster": source["cluster"], "service": source["service"]}
+        else:  # network_interface
+            value = source["id"]
+        inputs.append((kind, f"sources[{index}] {source['type']} {_shown(kind, value)}", value))
+    return inputs
+
+
+# The per-kind options of mirror_eni_info and the kind of request each item becomes.
+OPTION_KINDS = (
+    ("load_balancers", "load_balancer"),
+    ("instances", "instance"),
+    ("ecs_services", "ecs_service"),
+    ("network_interfaces", "network_interface"),
+    ("stacks", "stack"),
+)
+
+
+def _shown(kind, value):
+    if kind == "ecs_service":
+        return f"{value['cluster']}/{value['service']}"
+    if kind == "stack":
+        return f"{value['name']!r} output {value['output']!r}"
+    return repr(value)
+
+
+def input_items(params):
+    """Every input of the module as (kind, label, value), in order: the per-kind options, then
+    the experiment's sources. Labels name the input, e.g. "load_balancers[0] 'web'"."""
+    items = []
+    for option, kind in OPTION_KINDS:
+        for index, value in enumerate(params.get(option) or []):
+            items.append((kind, f"{option}[{index}] {_shown(kind, value)}", value))
+    if params.get("sources"):
+        items.extend(experiment_source_inputs(params["sources"], params.get("sample_service_load_balancer")))
+    return items
+
+
+def check_input(kind, label, value):
+    """The value of one input of this kind, checked (fails naming the input); instances are
+    normalized to {'id': ...} or {'tags': ...}."""
+    if kind == "load_balancer" and value.startswith("arn:") and not LB_ARN_RE.match(value):
+        raise ResolveError(f"{label}: not a load balancer ARN (arn:aws:elasticloadbalancing:...:loadbalancer/app|net|gwy/...)")
+    if kind == "instance":
+        return normalize_instance(label, value)
+    if kind == "network_interface" and not ENI_ID_RE.match(value):
+        raise ResolveError(f"{label}: not an ENI id (eni-...)")
+    return value
+
+
 def normalize_instance(label, item):
     """An instances entry: 'i-...' or {'id': 'i-...'} or {'tags': {...}}."""
     if isinstance(item, str):
@@ -185,27 +260,13 @@ class EniResolver:
     # ---- inputs -----------------------------------------------------------------------
 
     def build_requests(self, params):
-        for index, name in enumerate(params.get("load_balancers") or []):
-            label = f"load_balancers[{index}] {name!r}"
-            if name.startswith("arn:") and not LB_ARN_RE.match(name):
-                raise ResolveError(f"{label}: not a load balancer ARN (arn:aws:elasticloadbalancing:...:loadbalancer/app|net|gwy/...)")
-            self.requests.append(Request("load_balancer", label, name))
-        for index, item in enumerate(params.get("instances") or []):
-            label = f"instances[{index}] {item!r}"
-            self.requests.append(Request("instance", label, normalize_instance(label, item)))
-        for index, item in enumerate(params.get("ecs_services") or []):
-            label = f"ecs_services[{index}] {item['cluster']}/{item['service']}"
-            self.requests.append(Request("ecs_service", label, item))
-        for index, eni_id in enumerate(params.get("network_interfaces") or []):
-            label = f"network_interfaces[{index}] {eni_id!r}"
-            if not ENI_ID_RE.match(eni_id):
-                raise ResolveError(f"{label}: not an ENI id (eni-...)")
-            self.requests.append(Request("network_interface", label, eni_id))
-        for index, stack in enumerate(params.get("stacks") or []):
-            self.requests.extend(self._stack_requests(index, stack))
+        for kind, label, value in input_items(params):
+            if kind == "stack":
+                self.requests.extend(self._stack_requests(label, value))
+            else:
+                self.requests.append(Request(kind, label, check_input(kind, label, value)))
 
-    def _stack_requests(self, index, stack):
-        label = f"stacks[{index}] {stack['name']!r} output {stack['output']!r}"
+    def _stack_requests(self, label, stack):
         try:
             result = _paginate(self.client("cloudformation"), "describe_stacks", StackName=stack["name"])
         except ClientError as exc:
@@ -224,8 +285,7 @@ class EniResolver:
         kind, values = classify_output(label, outputs[stack["output"]], stack.get("cluster"))
         requests = []
         for value in values:
-            if kind == "instance":
-                value = normalize_instance(label, value)
+            value = check_input(kind, label, value)
             requests.append(Request(kind, f"{label} ({kind} {value if isinstance(value, str) else value})", value))
         return requests
 

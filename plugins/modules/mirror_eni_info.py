@@ -28,6 +28,9 @@ description:
   - Every lookup is filtered on the server side and batched, so the number of AWS API calls
     depends on the inputs, not on the number of ENIs in the account. Resolving one ALB by ARN
     takes 3 calls, by name 4.
+  - The inputs are the per-kind options (O(load_balancers), O(instances), O(ecs_services),
+    O(network_interfaces), O(stacks)) and the experiment model's O(sources), which map onto
+    the same kinds.
   - An input that resolves to no ENI (load balancer not found, service with no running task,
     instance terminated, ENI not found, stack missing) fails naming the input, unless
     O(allow_empty=true).
@@ -101,6 +104,30 @@ options:
         description:
           - Cluster of an ECS service whose ARN is in the old format without the cluster name.
         type: str
+  sources:
+    description:
+      - The sources of the experiment model, as the C(experiment.sources) fact of the role
+        mirrorlab.vpc.experiment holds them (the variable C(mirrorlab_sources), see
+        docs/experiment.md); the alternative to the per-kind options above, which can be given
+        as well.
+      - "Each is a dict with a C(type): C({type: sample_service}) (the load balancer in
+        O(sample_service_load_balancer)), C({type: load_balancer, name: ...}) or C(arn),
+        C({type: instance, id: i-...}) or C(tags: {...}), C({type: ecs_service, cluster: ...,
+        service: ...}), C({type: network_interface, id: eni-...})."
+      - They are checked by the experiment model's own rules (module_utils/experiment.py), so
+        a failure names C(mirrorlab_sources[N]); each resolved ENI's
+        RV(network_interfaces[].source) is C(sources[N] <type> <value>).
+    type: list
+    elements: dict
+    default: []
+    version_added: 0.1.0
+  sample_service_load_balancer:
+    description:
+      - "Name or ARN of the load balancer a C(type: sample_service) entry of O(sources) stands
+        for: the sample-service stack's C(LoadBalancerArn) output. Required when O(sources)
+        has such an entry."
+    type: str
+    version_added: 0.1.0
   target:
     description:
       - The traffic mirror target that will receive the mirrored traffic, so that its ENIs are
@@ -161,6 +188,20 @@ EXAMPLES = r"""
       - cluster: mirrorlab
         service: nginx
     target: tmt-0123456789abcdef0
+  register: sources
+
+- name: The experiment's sources (mirrorlab_sources) as they are, the sample service's ALB from its stack
+  mirrorlab.vpc.mirror_eni_info:
+    region: eu-west-1
+    sources:
+      - type: sample_service
+      - type: instance
+        tags:
+          Role: web
+      - type: network_interface
+        id: eni-0fedcba9876543210
+    sample_service_load_balancer: arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/mirrorlab-alb/50dc6c495c0c9188
+    target: eni-0123456789abcdef0
   register: sources
 
 - name: Tolerate an ECS service that is scaled to zero
@@ -232,7 +273,9 @@ network_interfaces:
       returned: always
       sample: t3.small
     source:
-      description: The input that resolved to this ENI, e.g. C(load_balancers[0] 'mirrorlab-alb').
+      description:
+        - The input that resolved to this ENI, e.g. C(load_balancers[0] 'mirrorlab-alb') or
+          C(sources[0] sample_service 'arn:aws:elasticloadbalancing:...').
       type: str
       returned: always
       sample: "load_balancers[0] 'mirrorlab-alb'"
@@ -263,7 +306,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.mirror_eni import EniResolver
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.mirror_eni import ResolveError
 
-INPUTS = ["load_balancers", "instances", "ecs_services", "network_interfaces", "stacks"]
+INPUTS = ["load_balancers", "instances", "ecs_services", "network_interfaces", "stacks", "sources"]
 
 
 def argument_spec():
@@ -288,6 +331,8 @@ def argument_spec():
                 cluster=dict(type="str"),
             ),
         ),
+        sources=dict(type="list", elements="dict", default=[]),
+        sample_service_load_balancer=dict(type="str"),
         target=dict(type="str"),
         allow_empty=dict(type="bool", default=False),
     )

@@ -1,10 +1,11 @@
 """cfn-lint on the stacks role's CloudFormation templates, and what the templates must say.
 
-The two static templates are linted as they are and with the parameter values that switch
-their conditional parts on (HTTPS listener, given network, scale-out, spot). The mirroring
-template is rendered the way the role renders it (the ansible.builtin.template lookup, with
-its trim_blocks default) for representative experiment models, normalized by the project's
-own experiment model code, and each rendering is linted. Zero errors and zero warnings.
+The static sample-service template is linted as it is and with the parameter values that
+switch its conditional parts on (HTTPS listener). The two Jinja2 templates are rendered the
+way the role renders them (the ansible.builtin.template lookup, with its trim_blocks default):
+mirroring.yml.j2 for representative experiment models, normalized by the project's own
+experiment model code, target-instance.yml.j2 for 1, 2 and 10 capture instances; each
+rendering is linted. Zero errors and zero warnings.
 """
 
 import json
@@ -23,6 +24,7 @@ from ansible_collections.mirrorlab.vpc.plugins.module_utils.model import VNI_MAX
 FILES = ROOT / "roles" / "stacks" / "files"
 TEMPLATES = ROOT / "roles" / "stacks" / "templates"
 MIRRORING = TEMPLATES / "mirroring.yml.j2"
+TARGET_INSTANCE = TEMPLATES / "target-instance.yml.j2"
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
 
 VPC_CIDR = "10.0.0.0/16"
@@ -75,16 +77,18 @@ MIRRORING_CASES = {
 }
 
 # cfn-lint evaluates every scenario of a template's Conditions (given or imported network,
-# HTTPS or not, 1 to 10 instances, spot, public or private subnets), so the static templates
-# need no parameters to be linted in full; the HTTPS case is also linted with a certificate.
+# HTTPS or not, spot, public or private subnets), so the templates need no parameters to be
+# linted in full; the HTTPS case is also linted with a certificate.
 # (cfn-lint 1.58 cannot take CommaDelimitedList values on its command line.)
 STATIC_CASES = {
     "sample-service": ("sample-service.yml", {}),
     "sample-service-https": ("sample-service.yml", {
         "CertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012",
     }),
-    "target-instance": ("target-instance.yml", {}),
 }
+
+# target-instance.yml.j2 for these numbers of capture instances (1 = ENI target, more = NLB).
+TARGET_COUNTS = (1, 2, 10)
 
 
 RENDER_WITH_ANSIBLE = """
@@ -96,30 +100,31 @@ from ansible.template import Templar
 init_plugin_loader()
 loader = DataLoader()
 lookup = lookup_loader.get("ansible.builtin.template", loader=loader, templar=Templar(loader=loader))
-path, cases = sys.argv[1], json.load(sys.stdin)
-json.dump({name: str(lookup.run([path], variables=v)[0]) for name, v in cases.items()}, sys.stdout)
+cases = json.load(sys.stdin)
+json.dump({name: str(lookup.run([path], variables=v)[0]) for name, (path, v) in cases.items()}, sys.stdout)
 """
 
 
 def render_with_ansible(cases):
-    """Render mirroring.yml.j2 through ansible.builtin.template, as the role does.
+    """Render templates through ansible.builtin.template, as the role does; cases:
+    {name: (template path, variables)}.
 
     In a child process, so that Ansible's plugin loader state stays out of the test session.
     """
     proc = subprocess.run(
-        [sys.executable, "-c", RENDER_WITH_ANSIBLE, str(MIRRORING)], input=json.dumps(cases),
+        [sys.executable, "-c", RENDER_WITH_ANSIBLE], input=json.dumps({k: (str(p), v) for k, (p, v) in cases.items()}),
         env=ansible_env(), capture_output=True, text=True, check=False, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
 
-def render_with_jinja2(variables):
+def render_with_jinja2(variables, template=MIRRORING):
     """Plain Jinja2 without trim_blocks: the template must mean the same thing."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined
     )
-    return env.get_template(MIRRORING.name).render(**variables)
+    return env.get_template(template.name).render(**variables)
 
 
 def mirroring_vars(case):
@@ -145,13 +150,19 @@ def cfn_lint_result(proc):
     return json.loads(stdout)
 
 
+def target_vars(count):
+    return {"target_instance_count": count}
+
+
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
-    out = tmp_path_factory.mktemp("stacks-mirroring")
-    texts = render_with_ansible({case: mirroring_vars(case) for case in MIRRORING_CASES})
+    """{mirroring case or target-instance count: path of the rendering}."""
+    out = tmp_path_factory.mktemp("stacks-rendered")
+    cases = {case: (MIRRORING, mirroring_vars(case)) for case in MIRRORING_CASES}
+    cases.update({f"target-instance-{n}": (TARGET_INSTANCE, target_vars(n)) for n in TARGET_COUNTS})
     paths = {}
-    for case, text in texts.items():
-        paths[case] = out / f"mirroring-{case}.yml"
+    for case, text in render_with_ansible(cases).items():
+        paths[case] = out / (f"mirroring-{case}.yml" if case in MIRRORING_CASES else f"{case}.yml")
         paths[case].write_text(text)
     return paths
 
@@ -167,6 +178,8 @@ def lint_findings(rendered):
         runs.append((start_cfn_lint([m[2] for m in members], MIRRORING_CASES[members[0][1]][3]), members))
     for case, (name, params) in STATIC_CASES.items():
         runs.append((start_cfn_lint([FILES / name], params), [("static", case, FILES / name)]))
+    targets = [("target-instance", n, rendered[f"target-instance-{n}"]) for n in TARGET_COUNTS]
+    runs.append((start_cfn_lint([m[2] for m in targets], {}), targets))
     findings = {}
     for proc, members in runs:
         by_path = {}
@@ -192,6 +205,12 @@ def test_static_templates_lint_clean(lint_findings, case):
 @pytest.mark.parametrize("case", sorted(MIRRORING_CASES))
 def test_rendered_mirroring_lint_clean(lint_findings, case):
     findings = lint_findings[("mirroring", case)]
+    assert findings == [], _summary(findings)
+
+
+@pytest.mark.parametrize("count", TARGET_COUNTS)
+def test_rendered_target_instance_lint_clean(lint_findings, count):
+    findings = lint_findings[("target-instance", count)]
     assert findings == [], _summary(findings)
 
 
@@ -292,8 +311,11 @@ def test_session_logical_ids_do_not_depend_on_list_position():
 
 # ---- the static templates: the properties the design requires ---------------------------------
 
-def test_target_instance_security_and_access():
-    template = load(FILES / "target-instance.yml")
+@pytest.mark.parametrize("count", TARGET_COUNTS)
+def test_target_instance_security_and_access(rendered, count):
+    template = load(rendered[f"target-instance-{count}"])
+    # plain Jinja2 (no trim_blocks) renders the same template
+    assert load(render_with_jinja2(target_vars(count), TARGET_INSTANCE)) == template
     resources = template["Resources"]
     # (bucket policies and instance profiles cannot carry tags)
     assert_tagged(template, exempt=("AWS::S3::BucketPolicy", "AWS::IAM::InstanceProfile"))
@@ -313,30 +335,45 @@ def test_target_instance_security_and_access():
     assert template["Parameters"]["LatestAmiId"]["Default"] == (
         "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
     )
+    # The count is the renderer's input, not a parameter; no per-instance conditions.
+    assert "TargetCount" not in template["Parameters"]
+    assert not [name for name in template["Conditions"] if name.startswith(("Has", "PublicIp"))]
     enis = of_type(template, "AWS::EC2::NetworkInterface")
-    assert len(enis) == 10
+    assert sorted(enis) == sorted(f"CaptureEni{n}" for n in range(1, count + 1))
     assert all(e["Properties"]["GroupSet"] == [{"Fn::GetAtt": ["CaptureSecurityGroup", "GroupId"]}] for e in enis.values())
     instances = of_type(template, "AWS::EC2::Instance")
-    assert len(instances) == 10
-    for instance in instances.values():
-        props = instance["Properties"]
+    assert sorted(instances) == sorted(f"CaptureInstance{n}" for n in range(1, count + 1))
+    for n in range(1, count + 1):
+        props = instances[f"CaptureInstance{n}"]["Properties"]
+        assert "Condition" not in instances[f"CaptureInstance{n}"]
         assert props["LaunchTemplate"]["LaunchTemplateId"] == {"Ref": "CaptureLaunchTemplate"}
         (bdm,) = props["BlockDeviceMappings"]
         assert bdm["Ebs"]["Encrypted"] is True
         assert props["ImageId"] == {"Ref": "LatestAmiId"}
-    # Has<N> is "TargetCount >= N": instance N exists exactly for counts N..10
-    conditions = template["Conditions"]
+        assert props["NetworkInterfaces"] == [{"DeviceIndex": "0", "NetworkInterfaceId": {"Ref": f"CaptureEni{n}"}}]
+        # instance N goes to subnet (N-1) mod 2: the instances spread over both zones
+        assert enis[f"CaptureEni{n}"]["Properties"]["SubnetId"]["Fn::Select"][0] == (n - 1) % 2
+        assert resources[f"CapturePublicIp{n}"]["Condition"] == "NeedPublicIp"
+        assert resources[f"CapturePublicIp{n}"]["Properties"]["InstanceId"] == {"Ref": f"CaptureInstance{n}"}
 
-    def holds(name, count):
-        expr = conditions[name]
-        if "Fn::Equals" in expr:
-            return expr["Fn::Equals"][1] == str(count)
-        eq, nxt = expr["Fn::Or"]
-        return eq["Fn::Equals"][1] == str(count) or holds(nxt["Condition"], count)
-
-    for n in range(2, 11):
-        assert instances[f"CaptureInstance{n}"]["Condition"] == f"Has{n}"
-        assert [c for c in range(1, 11) if holds(f"Has{n}", c)] == list(range(n, 11))
+    outputs = template["Outputs"]
+    assert outputs["TargetCount"]["Value"] == str(count)
+    for key, ref in (("InstanceIds", "CaptureInstance{}"), ("EniIds", "CaptureEni{}")):
+        assert outputs[key]["Value"] == {"Fn::Join": [",", [{"Ref": ref.format(n)} for n in range(1, count + 1)]]}
+    assert outputs["PrivateIps"]["Value"] == {"Fn::Join": [",", [
+        {"Fn::GetAtt": [f"CaptureEni{n}", "PrimaryPrivateIpAddress"]} for n in range(1, count + 1)]]}
+    assert outputs["InstanceId"]["Value"] == {"Ref": "CaptureInstance1"}
+    assert not [key for key in outputs if key.startswith("Instance") and key[8:9].isdigit()]
+    if count == 1:
+        assert (outputs["MirrorTargetType"]["Value"], outputs["MirrorTarget"]["Value"]) == (
+            "network-interface", {"Ref": "CaptureEni1"})
+        assert not of_type(template, "AWS::ElasticLoadBalancingV2::LoadBalancer") and "NlbArn" not in outputs
+    else:
+        assert (outputs["MirrorTargetType"]["Value"], outputs["MirrorTarget"]["Value"]) == (
+            "network-load-balancer", {"Ref": "CaptureNlb"})
+        assert outputs["NlbArn"]["Value"] == {"Ref": "CaptureNlb"}
+        targets = resources["CaptureTargetGroup"]["Properties"]["Targets"]
+        assert targets == [{"Id": {"Ref": f"CaptureInstance{n}"}, "Port": 4789} for n in range(1, count + 1)]
 
     bucket = resources["CaptureBucket"]["Properties"]
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
@@ -357,11 +394,12 @@ def test_target_instance_security_and_access():
             {"Fn::Sub": "${CaptureBucket.Arn}/${ArchivePrefix}*"}, {"Fn::GetAtt": ["CaptureBucket", "Arn"]},
         )
 
-    nlb = resources["CaptureNlb"]
-    assert nlb["Condition"] == "ScaleOut" and nlb["Properties"]["Scheme"] == "internal"
-    assert {"Key": "load_balancing.cross_zone.enabled", "Value": "true"} in nlb["Properties"]["LoadBalancerAttributes"]
-    listener = resources["CaptureListener"]["Properties"]
-    assert (listener["Protocol"], listener["Port"]) == ("UDP", 4789)
+    if count > 1:
+        nlb = resources["CaptureNlb"]
+        assert nlb["Properties"]["Scheme"] == "internal" and nlb["Properties"]["Type"] == "network"
+        assert {"Key": "load_balancing.cross_zone.enabled", "Value": "true"} in nlb["Properties"]["LoadBalancerAttributes"]
+        listener = resources["CaptureListener"]["Properties"]
+        assert (listener["Protocol"], listener["Port"]) == ("UDP", 4789)
 
 
 def test_sample_service_exposure():

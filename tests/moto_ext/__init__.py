@@ -17,7 +17,9 @@ What it adds, and why (docs/aws.md, "What the moto tests emulate"):
    `install(create_delay=D, delete_delay=D)` a stack stays CREATE_IN_PROGRESS (DELETE_IN_PROGRESS)
    for D seconds and its resources are created (deleted) afterwards in a background thread,
    as on AWS, so that ordering and concurrency of the playbooks can be observed. A resource
-   that fails to create leaves the stack in ROLLBACK_COMPLETE, as on AWS.
+   that fails to create leaves the stack in ROLLBACK_COMPLETE, as on AWS. Until the creation
+   completes, DescribeStacks returns no outputs, as on AWS (moto would resolve them, creating
+   the resources early, racing the background thread).
 4. CreateChangeSet without ChangeSetType: AWS means UPDATE, moto 5.2.5 means CREATE (and then
    shadows the existing stack with a REVIEW_IN_PROGRESS one); amazon.aws.cloudformation's
    check mode sends none. Here a CREATE change set for a live stack is taken as UPDATE.
@@ -401,7 +403,20 @@ def _patch_stack_timing() -> None:
         return original_change_set(backend, stack_name, change_set_name, template, parameters,
                                    description, change_set_type, *args, **kwargs)
 
+    original_outputs = stack_cls.outputs.fget
+
+    def outputs(stack):
+        # As on AWS, no outputs before the creation completes. moto resolves the outputs on
+        # every DescribeStacks, creating the resources they refer to on the spot: during the
+        # delayed creation that raced the timer thread and could create a resource twice (two
+        # capture instances for one stack).
+        if stack.status == "CREATE_IN_PROGRESS":
+            return None
+        with _LOCK:
+            return original_outputs(stack)
+
     backend_cls.create_change_set = create_change_set
+    stack_cls.outputs = property(outputs)
     stack_cls.create_resources = create_resources
     backend_cls.delete_stack = delete_stack
     backend_cls.update_stack = update_stack
@@ -495,8 +510,3 @@ def install(create_delay: float = 0.0, delete_delay: float = 0.0) -> None:
     cfn_parsing.get_model_map.cache_clear()
     cfn_parsing.get_name_type_map.cache_clear()
     _INSTALLED = True
-
-
-def set_delays(create_delay: float = 0.0, delete_delay: float = 0.0) -> None:
-    _SETTINGS["create_delay"] = float(create_delay)
-    _SETTINGS["delete_delay"] = float(delete_delay)

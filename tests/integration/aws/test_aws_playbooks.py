@@ -11,17 +11,17 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from datetime import timedelta
 
 import boto3
+import jinja2
 import pytest
 import requests
 
-from conftest import ROOT, ansible_env, free_port, run
+from conftest import ROOT, ansible_env, moto_ext_server, run
 
 pytestmark = pytest.mark.moto
 
@@ -35,25 +35,9 @@ STACKS = [f"{DEPLOYMENT}-sample-service", f"{DEPLOYMENT}-target-instance", f"{DE
 @pytest.fixture(scope="module")
 def ext_server():
     """A moto server with tests/moto_ext loaded, in a separate process; yields its URL."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "moto_ext" / "server.py"), str(port), str(STACK_DELAY), "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
-    )
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "moto server did not start"
-                time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    # deletions as long as creations: the two concurrent deletions must overlap even on a busy machine
+    with moto_ext_server(STACK_DELAY, STACK_DELAY) as url:
+        yield url
 
 
 class Aws:
@@ -333,8 +317,15 @@ def _create(aws, stack, template, parameters):
     )
 
 
+def _target_template(count=1):
+    """roles/stacks/templates/target-instance.yml.j2 rendered for `count` instances."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROOT / "roles/stacks/templates")),
+                             undefined=jinja2.StrictUndefined)
+    return env.get_template("target-instance.yml.j2").render(target_instance_count=count)
+
+
 def _target_stack(aws):
-    _create(aws, STACKS[1], (ROOT / "roles/stacks/files/target-instance.yml").read_text(), {
+    _create(aws, STACKS[1], _target_template(), {
         "Deployment": DEPLOYMENT, "VpcId": aws.vpc, "VpcCidr": "10.0.0.0/16",
         "PublicSubnetIds": ",".join(aws.subnets)})
 
@@ -471,9 +462,10 @@ def test_https_imports_a_tagged_self_signed_certificate_and_teardown_deletes_it(
 @pytest.mark.slow
 def test_capture_step_runs_up_to_the_ssm_session(aws, tmp_path):
     """Without the Session Manager plugin, site.yml refuses to start (with how to install it);
-    with that check turned off, the capture step finds the instance through the aws_ec2
-    inventory after the refresh, maps the variables, validates the capture role's input and
-    stops exactly where the SSM session would begin (no plugin here)."""
+    with that check turned off and no inventory (mirrorlab.vpc.site -e mirrorlab_backend=aws),
+    the capture step adds the instance from the target stack's outputs, maps the variables,
+    validates the capture role's input and stops exactly where the SSM session would begin (no
+    plugin here)."""
     if shutil.which("session-manager-plugin"):
         pytest.skip("the Session Manager plugin is installed here: the boundary lies further on")
     refused = run(["ansible-playbook", "-i", "inventories/aws", "site.yml", "-e", f"@{aws.vars_file()}"],
@@ -486,9 +478,17 @@ def test_capture_step_runs_up_to_the_ssm_session(aws, tmp_path):
     instance = {o["OutputKey"]: o["OutputValue"] for o in
                 aws.cfn.describe_stacks(StackName=STACKS[1])["Stacks"][0]["Outputs"]}["InstanceId"]
 
-    full = run(["ansible-playbook", "-i", "inventories/aws", "site.yml", "-e", f"@{aws.vars_file()}",
-                "-e", "stacks_check_ssm_plugin=false", "-e", "stacks_poll_interval=1"], env=aws.env, check=False)
+    # As from the installed collection: no inventory, no ansible.cfg, -e mirrorlab_backend=aws
+    # (the checkout's .collections link stands in for the installed copy).
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**aws.env, "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".collections")}
+    env.pop("ANSIBLE_CONFIG")
+    full = run(["ansible-playbook", "mirrorlab.vpc.site", "-e", "mirrorlab_backend=aws", "-e", f"@{aws.vars_file()}",
+                "-e", "stacks_check_ssm_plugin=false", "-e", "stacks_poll_interval=1"], env=env, cwd=work, check=False)
     assert full.returncode != 0
-    assert f"included: mirrorlab.vpc.capture for {instance}" in full.stdout
+    assert "Could not match supplied host pattern" not in full.stdout + full.stderr
+    assert f"included: mirrorlab.vpc.capture for {instance}" in full.stdout, (
+        instance, [line for line in full.stdout.splitlines() if "included: mirrorlab.vpc.capture" in line or line.startswith("i-")])
     failure = full.stdout[full.stdout.index(f"included: mirrorlab.vpc.capture for {instance}"):]
     assert 'Failed to find required executable "session-manager-plugin"' in failure + full.stderr

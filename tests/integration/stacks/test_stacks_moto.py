@@ -158,8 +158,10 @@ def test_deploy_with_imported_network(aws, aws_env):
     # --- target instance: the instance, its ENI and launch template
     assert target["TargetCount"] == "1"
     assert (target["MirrorTargetType"], target["MirrorTarget"]) == ("network-interface", target["EniId"])
-    assert target["InstanceIds"] == target["InstanceId"] == target["Instance1Id"]
-    assert "NlbArn" not in target and "Instance2Id" not in target
+    assert target["InstanceIds"] == target["InstanceId"]
+    assert target["EniIds"] == target["EniId"] and target["PrivateIps"] == target["PrivateIp"]
+    # one instance: no NLB, and no per-instance outputs (InstanceIds lists every instance)
+    assert "NlbArn" not in target and not any(key.startswith("Instance1") for key in target)
     (reservation,) = ec2.describe_instances(InstanceIds=[target["InstanceId"]])["Reservations"]
     (instance,) = reservation["Instances"]
     ami = aws["ssm"].get_parameter(Name=AMI_PARAMETER)["Parameter"]["Value"]
