@@ -37,8 +37,9 @@ except ImportError:  # pragma: no cover - handled by AnsibleAWSModule (HAS_BOTO3
 
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
-from ansible_collections.mirrorlab.vpc.plugins.module_utils.experiment import Errors
+from ansible_collections.mirrorlab.vpc.plugins.module_utils import model
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.experiment import check_sources
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.validation import Errors
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.mirror_support import source_support
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.model import SESSIONS_PER_SOURCE_ENI
 
@@ -156,8 +157,8 @@ def experiment_source_inputs(sources, sample_service_load_balancer=None):
     """(kind, label, value) for each source of the experiment model (mirrorlab_sources, as in
     experiment.sources), checked by the model's own rules; a sample_service source stands for
     the load balancer sample_service_load_balancer (the sample-service stack's ALB)."""
-    errors = Errors()
-    normalized = check_sources(errors, list(sources))
+    errors = Errors(model.PREFIX)
+    normalized = check_sources(model.by_name(model.EXPERIMENT)["sources"], list(sources), "sources", errors)
     if errors:
         raise ResolveError("; ".join(errors.messages))
     inputs = []

@@ -229,6 +229,8 @@ def test_site_validates_the_model_before_anything_is_created(playbook):
         include = task.get("ansible.builtin.include_role") or {}
         if include.get("name") == "mirrorlab.vpc.experiment":
             break
+        if task.get("ansible.builtin.meta") == "end_play":
+            continue  # the backend gate of the entry playbook: ends the play, creates nothing
         assert include.get("tasks_from") == "preflight", "%s: %r runs before the model is validated" % (playbook, task)
     else:
         pytest.fail("%s does not include mirrorlab.vpc.experiment" % playbook)
