@@ -266,7 +266,7 @@ CAPTURE = [
     Option("purge_files", "bool", False, "with `capture_state: absent`, also delete the pcap files and the capture group",
            settable=SET_BY_PLAYBOOKS),
     Option("vni", "int", VNI_DEFAULT, "the mirror session's VNI (AWS: read from the deployed sessions); its link is "
-                                "`capture_link_name`", minimum=VNI_MIN, maximum=VNI_MAX,
+                                      "`capture_link_name`", minimum=VNI_MIN, maximum=VNI_MAX,
            settable="is the session's VNI: set mirrorlab_session.vni"),
     Option("link_name", "str", "capture0", "name of the link of `capture_vni`",
            pattern=r"^(?!capv[0-9]+$)[a-zA-Z][a-zA-Z0-9_-]{0,14}$",
