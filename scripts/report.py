@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, ".collections"))
 
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.pcap_report import (  # noqa: E402
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_SESSION_RESET, ReportError)
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_PIECE_PACKETS, ReportError)
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.pcap_report_output import run_report  # noqa: E402
 
 
@@ -40,9 +40,9 @@ def parse(argv):
                         help="only connections to this server port (repeatable)")
     parser.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT, metavar="SECONDS",
                         help="capture-time seconds after which an idle connection is reported (default %(default)s)")
-    parser.add_argument("--session-reset", type=int, default=DEFAULT_SESSION_RESET, metavar="PACKETS",
-                        help="reset tshark's state every PACKETS packets, bounding its memory (0 = never; "
-                             "default %(default)s)")
+    parser.add_argument("--piece-packets", type=int, default=DEFAULT_PIECE_PACKETS, metavar="PACKETS",
+                        help="a fresh tshark reads every PACKETS packets, bounding its memory "
+                             "(default %(default)s)")
     parser.add_argument("--keylog", metavar="FILE", help="SSLKEYLOGFILE of the clients: tshark decrypts, alerts show")
     parser.add_argument("--title", default="mirrorlab report", help="title of the HTML page")
     parser.add_argument("--summary-json", action="store_true", help="print the summary as JSON instead of the table")
@@ -77,7 +77,7 @@ def main(argv=None):
             args.paths, (lambda line: None) if args.summary_json else print, json_path=args.json,
             html_path=args.html, rows=args.rows, failures_only=args.failures, title=args.title,
             tls_ports=args.tls_ports or [443], server_ports=args.server_ports,
-            idle_timeout=args.idle_timeout, keylog=args.keylog, session_reset=args.session_reset)
+            idle_timeout=args.idle_timeout, keylog=args.keylog, piece_packets=max(1, args.piece_packets))
     except (ReportError, OSError) as exc:
         print("report: {0}".format(exc), file=sys.stderr)
         return 1

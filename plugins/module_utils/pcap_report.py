@@ -7,10 +7,12 @@
 checkout's `./mirrorlab report`).
 
 The packets are dissected by tshark (a maintained dissector; nothing here parses TLS):
-one tshark process reads every file (more than one file: mergecap merges them by time
-and gives each file its own interface id, so a connection split over two files is one
-connection), its `-T fields` output is read line by line and fed to one connection state
-machine. A connection is emitted as soon as it is over (both FINs, or a RST, then a short
+the files are read as one time-ordered stream (more than one file: mergecap merges them by
+time and gives each file its own interface id, so a connection split over two files is one
+connection), handed to tshark in pieces of whole packets (a fresh tshark process for each
+piece: tshark keeps state for every connection it has seen until it exits), and tshark's
+`-T fields` output is read line by line and fed to one connection state machine, which
+carries the connections across the pieces. A connection is emitted as soon as it is over (both FINs, or a RST, then a short
 linger for the last ACKs) or idle for `idle_timeout` seconds of capture time, and then
 dropped: memory is bounded by the connections open at one time, not by the file size.
 
@@ -33,10 +35,12 @@ from __future__ import annotations
 
 import collections
 import datetime
+import gzip
 import hashlib
 import io
 import json
 import os
+import queue
 import re
 import resource
 import shutil
@@ -54,12 +58,19 @@ ALERT_RECORD_MAX = 24
 
 DEFAULT_TLS_PORTS = (443,)
 DEFAULT_IDLE_TIMEOUT = 300.0
-# tshark keeps state for every connection of its "file" (about 7 kB each: 5 MB per MB of a
-# capture of short connections); `-M` resets it every this many packets, which slows that to
-# about 0.7 MB per MB (docs/report.md, Measured), at the price of the TCP/TLS state of the
-# connections open at that instant (tshark then sees them mid-stream; the state machine here
-# keeps what it saw).
-DEFAULT_SESSION_RESET = 100000
+# tshark keeps state for every connection of its input until it exits (about 7 kB each: 5 MB
+# per MB of a capture of short connections; its `-M` reset leaks about 10 MB each time). So a
+# fresh tshark reads every this many packets (docs/report.md, Measured): its memory is bounded
+# by the piece, at the price of the TCP/TLS state of the connections open at a piece's border
+# (the next tshark sees them mid-stream; the state machine here keeps what it saw). At most two
+# tshark processes live at a time (one read, the next fed).
+DEFAULT_PIECE_PACKETS = 200000
+# Bytes read from a capture at a time when it is cut into pieces.
+READ_SIZE = 1 << 22
+PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+PCAPNG_ORDER = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}
+PCAPNG_PACKETS = (2, 3, 6)  # packet (obsolete), simple packet, enhanced packet blocks
+GZIP_MAGIC = b"\x1f\x8b"
 # After both FINs or a RST a connection stays this long (capture time) for its last ACKs.
 CLOSE_LINGER = 5.0
 # Summaries keyed by client, SNI or source keep at most this many keys (the rest: "(other)").
@@ -292,8 +303,7 @@ def tshark_metadata(tshark="tshark"):
     return FIELDS + tuple(optional), box["values"]
 
 
-def tshark_command(source, fields, tls_ports=DEFAULT_TLS_PORTS, keylog=None, tshark="tshark",
-                   session_reset=0):
+def tshark_command(source, fields, tls_ports=DEFAULT_TLS_PORTS, keylog=None, tshark="tshark"):
     """The tshark command that writes one line of FIELDS per TCP packet of `source`."""
     cmd = [tshark, "-n", "-r", source, "-Y", "tcp", "-T", "fields",
            "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=" + SEP, "-E", "quote=n"]
@@ -301,8 +311,6 @@ def tshark_command(source, fields, tls_ports=DEFAULT_TLS_PORTS, keylog=None, tsh
         cmd += ["-d", "tcp.port=={0},tls".format(int(port))]
     if keylog:
         cmd += ["-o", "tls.keylog_file:" + keylog]
-    if session_reset:
-        cmd += ["-M", str(int(session_reset))]
     for field in fields:
         cmd += ["-e", field]
     return cmd
@@ -404,31 +412,151 @@ def _raise_nofile(count):
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
 
 
+class _Buffer:
+    """Bytes of a stream, read in large blocks; `data[pos:]` is what is not yet consumed."""
+
+    def __init__(self, handle):
+        self.handle, self.data, self.pos = handle, b"", 0
+
+    def fill(self, need):
+        """Make at least `need` unconsumed bytes available; False at the end of the stream."""
+        have = len(self.data) - self.pos
+        if have >= need:
+            return True
+        parts = [self.data[self.pos:]]
+        while have < need:
+            more = self.handle.read(max(READ_SIZE, need - have))
+            if not more:
+                break
+            parts.append(more)
+            have += len(more)
+        self.data, self.pos = b"".join(parts), 0
+        return have >= need
+
+
+class CaptureSplitter:
+    """Cuts a pcap or pcapng stream into pieces of whole packets, each a valid capture by
+    itself: a pcap piece starts with the file header, a pcapng piece with the section header
+    and every other non-packet block seen so far (interface descriptions, name resolution,
+    decryption secrets), so that interface ids and keys mean the same in every piece.
+
+    pieces() yields ("start", preamble), ("data", bytes) and ("end", None) events. A stream
+    that ends in the middle of a packet (a file still being written) ends the last piece at
+    its last whole packet; `cut` is then True."""
+
+    def __init__(self, handle, per_piece):
+        self.buf = _Buffer(handle)
+        self.per_piece = max(1, int(per_piece))
+        self.cut = False
+
+    def pieces(self):
+        if not self.buf.fill(4):
+            raise ReportError("an empty capture stream")
+        magic = self.buf.data[:4]
+        if magic in PCAP_MAGIC:
+            return self._pieces(self._pcap_header(PCAP_MAGIC[magic]), 16, self._pcap_length, None)
+        if magic == PCAPNG_SHB:
+            return self._pieces([], 12, self._pcapng_length, self._pcapng_block)
+        raise ReportError("not a pcap or pcapng stream (magic {0})".format(magic.hex()))
+
+    def _pcap_header(self, endian):
+        if not self.buf.fill(24):
+            raise ReportError("a pcap stream shorter than its file header")
+        self.record = struct.Struct(endian + "I")
+        header = self.buf.data[self.buf.pos:self.buf.pos + 24]
+        self.buf.pos += 24
+        return [header]
+
+    def _pcap_length(self, data, pos):
+        return 16 + self.record.unpack_from(data, pos + 8)[0], True
+
+    def _pcapng_length(self, data, pos):
+        if data[pos:pos + 4] == PCAPNG_SHB:
+            order = PCAPNG_ORDER.get(data[pos + 8:pos + 12])
+            if order is None:
+                raise ReportError("a pcapng section header with an unknown byte order")
+            self.endian = order
+            return struct.unpack_from(order + "I", data, pos + 4)[0], False
+        kind, length = struct.unpack_from(self.endian + "II", data, pos)
+        return length, kind in PCAPNG_PACKETS
+
+    def _pcapng_block(self, preamble, block):
+        """Keep a non-packet block for the pieces to come (a section header starts afresh)."""
+        if block[:4] == PCAPNG_SHB:
+            del preamble[:]
+        preamble.append(block)
+
+    def _pieces(self, preamble, head, length_at, keep):
+        buf, count = self.buf, 0
+        yield "start", b"".join(preamble)
+        while True:
+            data, pos, start = buf.data, buf.pos, buf.pos
+            end = len(data)
+            while pos + head <= end:
+                length, packet = length_at(data, pos)
+                if length < head or pos + length > end:
+                    break
+                if not packet:
+                    keep(preamble, data[pos:pos + length])
+                pos += length
+                if packet:
+                    count += 1
+                    if count == self.per_piece:
+                        yield "data", data[start:pos]
+                        yield "end", None
+                        yield "start", b"".join(preamble)
+                        start, count = pos, 0
+            if pos > start:
+                yield "data", data[start:pos]
+            buf.pos = pos
+            need = head if pos + head > end else length_at(data, pos)[0]
+            if need < head:
+                raise ReportError("a capture block with an impossible length {0}".format(need))
+            if not buf.fill(need):
+                self.cut = len(buf.data) > buf.pos
+                yield "end", None
+                return
+
+
+def _open_capture(path):
+    """A file object of a capture's bytes (gzip-compressed ones uncompressed on the fly)."""
+    handle = open(path, "rb")
+    if handle.read(2) == GZIP_MAGIC:
+        handle.close()
+        return gzip.open(path, "rb")
+    handle.seek(0)
+    return handle
+
+
 class PacketStream:
-    """Runs mergecap (more than one file) and tshark; iterates over tshark's lines."""
+    """Runs mergecap (more than one file) and one tshark per piece of packets (see
+    CaptureSplitter); lines() iterates over the tshark processes' lines in packet order."""
 
     def __init__(self, files, fields, tls_ports=DEFAULT_TLS_PORTS, keylog=None, tshark="tshark",
-                 mergecap="mergecap", session_reset=0):
+                 mergecap="mergecap", piece_packets=DEFAULT_PIECE_PACKETS):
         self.files = list(files)
         self.procs = []
         self.stderr = {}
         self.warnings = []
+        self.error = None
+        self.stopping = False
         if not self.files:
             raise ReportError("no capture files")
+        self.cmd = tshark_command("-", fields, tls_ports, keylog, tshark)
         if len(self.files) == 1:
-            source, stdin = self.files[0], None
+            source, self.name = _open_capture(self.files[0]), self.files[0]
         else:
+            self.name = "mergecap's output"
             merge = subprocess.Popen([mergecap, "-I", "none", "-F", "pcapng", "-w", "-"] + self.files,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      preexec_fn=lambda: _raise_nofile(len(self.files)))
             self._watch(merge, "mergecap")
-            source, stdin = "-", merge.stdout
-        cmd = tshark_command(source, fields, tls_ports, keylog, tshark, session_reset)
-        self.tshark = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                       bufsize=1 << 20, text=True, encoding="utf-8", errors="replace")
-        if stdin is not None:
-            stdin.close()  # tshark holds the pipe now
-        self._watch(self.tshark, "tshark")
+            source = merge.stdout
+        self.splitter = CaptureSplitter(source, piece_packets)
+        self.ready = queue.Queue()
+        self.slots = threading.Semaphore(2)  # tshark processes alive at a time
+        self.feeder = threading.Thread(target=self._feed, args=(source,), daemon=True)
+        self.feeder.start()
 
     def _watch(self, proc, name):
         """Collect a process's stderr in the background (so that it never blocks on it)."""
@@ -436,20 +564,63 @@ class PacketStream:
         chunks = self.stderr.setdefault(name, [])
 
         def drain():
-            for line in iter(proc.stderr.readline, b"" if not isinstance(proc.stderr, io.TextIOBase) else ""):
+            for line in iter(proc.stderr.readline, b""):
                 if len(chunks) < 200:
-                    chunks.append(line if isinstance(line, str) else line.decode("utf-8", "replace"))
+                    chunks.append(line.decode("utf-8", "replace"))
         thread = threading.Thread(target=drain, daemon=True)
         thread.start()
         proc.stderr_thread = thread
 
+    def _feed(self, source):
+        """The feeder thread: start a tshark per piece and write the piece to its stdin."""
+        proc = None
+        try:
+            for event, data in self.splitter.pieces():
+                if self.stopping:
+                    break
+                if event == "start":
+                    self.slots.acquire()
+                    proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE, bufsize=1 << 20)
+                    self._watch(proc, "tshark")
+                    self.ready.put(proc)
+                    proc.stdin.write(data)
+                elif event == "data":
+                    proc.stdin.write(data)
+                else:
+                    proc.stdin.close()
+        except (BrokenPipeError, ValueError):
+            pass  # that tshark ended early: its exit status and message say why
+        except Exception as exc:  # noqa: BLE001 - handed to the reading thread
+            self.error = exc
+        finally:
+            if proc is not None and not proc.stdin.closed:
+                try:
+                    proc.stdin.close()
+                except OSError:
+                    pass
+            source.close()
+            if self.splitter.cut:
+                self.warnings.append("the capture stream was {0}: read up to its last whole packet".format(CUT_SHORT))
+            self.ready.put(None)
+
     def lines(self):
-        return self.tshark.stdout
+        while True:
+            proc = self.ready.get()
+            if proc is None:
+                break
+            for line in io.TextIOWrapper(proc.stdout, encoding="utf-8", errors="replace"):
+                yield line
+            proc.wait()
+            self.slots.release()
+        if self.error is not None:
+            raise ReportError("{0}: {1}".format(self.name, self.error))
 
     def close(self, check=True):
         """Wait for the processes; raise ReportError when one of them failed. A file that ends
         in the middle of a packet (the capture's open file: its writer buffers) is no failure:
         every packet before that point was read, and the message is kept in `warnings`."""
+        self.feeder.join()
         problems = []
         for name, proc in self.procs:
             if proc.stdout is not None and not proc.stdout.closed:
@@ -467,9 +638,13 @@ class PacketStream:
             raise ReportError("; ".join(problems))
 
     def kill(self):
+        self.stopping = True
         for _name, proc in self.procs:
             if proc.poll() is None:
                 proc.kill()
+        while self.feeder.is_alive():  # unblock a feeder waiting for a slot
+            self.slots.release()
+            self.feeder.join(0.1)
         self.close(check=False)
 
 
@@ -1173,7 +1348,7 @@ class Summary:
 # ---------------------------------------------------------------------------------------
 
 def analyze(paths, sinks=(), tls_ports=DEFAULT_TLS_PORTS, idle_timeout=DEFAULT_IDLE_TIMEOUT,
-            keylog=None, tshark="tshark", mergecap="mergecap", session_reset=DEFAULT_SESSION_RESET,
+            keylog=None, tshark="tshark", mergecap="mergecap", piece_packets=DEFAULT_PIECE_PACKETS,
             server_ports=None):
     """Read every capture file under `paths`, give each finished connection's record to each
     sink (an object with .add(record)), and return the summary."""
@@ -1221,7 +1396,7 @@ def analyze(paths, sinks=(), tls_ports=DEFAULT_TLS_PORTS, idle_timeout=DEFAULT_I
                 restore_wire_lengths(name, fixed)
                 name = fixed
             inputs.append(name)
-        warnings = cut_warnings + _run(tracker, inputs, fields, tls_ports, keylog, tshark, mergecap, session_reset)
+        warnings = cut_warnings + _run(tracker, inputs, fields, tls_ports, keylog, tshark, mergecap, piece_packets)
     tracker.finish_all()
     return summary.result(files=len(files), packets=tracker.tcp_packets, max_open=tracker.max_open, warnings=warnings,
                           idle_timeout=float(idle_timeout), tls_ports=sorted(int(p) for p in tls_ports))
@@ -1240,9 +1415,9 @@ class _limited:
         return data
 
 
-def _run(tracker, files, fields, tls_ports, keylog, tshark, mergecap, session_reset):
+def _run(tracker, files, fields, tls_ports, keylog, tshark, mergecap, piece_packets):
     stream = PacketStream(files, fields, tls_ports=tls_ports, keylog=keylog, tshark=tshark,
-                          mergecap=mergecap, session_reset=session_reset)
+                          mergecap=mergecap, piece_packets=piece_packets)
     try:
         for line in stream.lines():
             tracker.feed(line)

@@ -64,15 +64,15 @@ options:
       - An SSLKEYLOGFILE of the clients (NSS key log format). tshark then decrypts TLS 1.3
         and the encrypted alerts become visible.
     type: path
-  session_reset:
+  piece_packets:
     description:
-      - Reset tshark's state every this many packets (tshark C(-M)); 0 never does. tshark keeps
-        about 7 kB per connection seen, so without a reset its memory grows with the capture by
-        about 5 MB per MB; with the default by about 0.7 MB per MB. A reset loses tshark's
+      - A fresh tshark process reads every this many packets. tshark keeps about 7 kB per
+        connection it has seen until it exits, so this bounds its memory whatever the size of
+        the capture (at most two tshark processes live at a time). A new piece loses tshark's
         TCP/TLS state of the connections open at that instant (the report keeps its own, see
         docs/report.md).
     type: int
-    default: 100000
+    default: 200000
   rows:
     description: Lines of the connection table in RV(table) (0 = every connection).
     type: int
@@ -207,7 +207,7 @@ def main():
             failures_only=dict(type="bool", default=False),
             title=dict(type="str", default="mirrorlab report"),
             html_max_rows=dict(type="int", default=20000),
-            session_reset=dict(type="int", default=100000),
+            piece_packets=dict(type="int", default=200000),
         ),
         supports_check_mode=True,
     )
@@ -217,8 +217,8 @@ def main():
             module.fail_json(msg="tls_ports and server_ports must be TCP ports 1-65535, not {0}".format(port))
     if p["idle_timeout"] <= 0:
         module.fail_json(msg="idle_timeout must be positive")
-    if p["session_reset"] < 0:
-        module.fail_json(msg="session_reset must be 0 (never) or a number of packets")
+    if p["piece_packets"] < 1:
+        module.fail_json(msg="piece_packets must be a number of packets (1 or more), got {0}".format(p["piece_packets"]))
     for tool in ("tshark", "mergecap"):
         if not module.get_bin_path(tool):
             module.fail_json(msg="{0} is missing: install the Debian packages tshark and wireshark-common".format(tool))
@@ -228,7 +228,7 @@ def main():
             p["paths"], lines.append, json_path=p["json"], html_path=p["html"], rows=p["rows"],
             failures_only=p["failures_only"], title=p["title"], html_max_rows=p["html_max_rows"],
             check_mode=module.check_mode, tls_ports=p["tls_ports"], server_ports=p["server_ports"],
-            idle_timeout=p["idle_timeout"], keylog=p["keylog"], session_reset=p["session_reset"])
+            idle_timeout=p["idle_timeout"], keylog=p["keylog"], piece_packets=p["piece_packets"])
     except (ReportError, OSError) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=any(changed.values()), summary=summary, table=lines, files=changed)

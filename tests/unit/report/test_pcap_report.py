@@ -3,6 +3,7 @@ the lab's own TLS clients against nginx with the lab's TLS policy): every client
 and 1.3, plain HTTP, truncated packets, a connection split over two files, VXLAN-encapsulated
 packets; the state machine's bounded memory; bad input."""
 
+import io
 import json
 import shutil
 
@@ -236,7 +237,7 @@ def test_bad_input_is_refused_with_the_reason(tmp_path):
     with pytest.raises(pcap_report.ReportError, match="vni-map.json: not a VNI map"):
         report(bad)
     (tmp_path / "junk.pcap").write_text("not a capture")
-    with pytest.raises(pcap_report.ReportError, match="tshark exited"):
+    with pytest.raises(pcap_report.ReportError, match="junk.pcap: not a pcap or pcapng stream"):
         report(tmp_path / "junk.pcap")
 
 
@@ -252,3 +253,78 @@ def test_a_file_still_being_written_is_read_up_to_its_last_complete_packet(tmp_p
     records, summary = report(cut, DATA / "http.pcap")
     assert sorted(r["outcome"] for r in records) == ["handshake_ok", "http"]
     assert any("middle of a packet" in w for w in summary["warnings"])
+
+
+def _pieces_of(handle, per_piece):
+    """The pieces CaptureSplitter makes, each as the bytes of one capture."""
+    pieces, current = [], None
+    splitter = pcap_report.CaptureSplitter(handle, per_piece)
+    for event, data in splitter.pieces():
+        if event == "start":
+            current = [data]
+        elif event == "data":
+            current.append(data)
+        else:
+            pieces.append(b"".join(current))
+    return pieces, splitter
+
+
+def _frames(path):
+    import subprocess
+    out = subprocess.run(["tshark", "-n", "-r", str(path), "-T", "fields", "-e", "frame.time_epoch",
+                          "-e", "frame.interface_id", "-e", "frame.len"],
+                         capture_output=True, text=True, check=True).stdout
+    return out.splitlines()
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng", "gzip"])
+def test_the_capture_is_cut_into_valid_pieces_of_whole_packets(tmp_path, fmt):
+    """Every piece is a capture tshark reads by itself; together they hold every packet in
+    order, with the same interface ids (pcapng: the interface blocks start every piece)."""
+    import gzip
+    import subprocess
+    whole = tmp_path / f"whole.{fmt}"
+    if fmt == "pcap":
+        shutil.copy(DATA / "good_tls12.pcap", whole)
+    else:
+        merged = tmp_path / "merged.pcapng"
+        subprocess.run(["mergecap", "-I", "none", "-F", "pcapng", "-w", str(merged),
+                        str(DATA / "good.pcap"), str(DATA / "reset.pcap"), str(DATA / "http.pcap")], check=True)
+        if fmt == "gzip":
+            whole.write_bytes(gzip.compress(merged.read_bytes()))
+        else:
+            shutil.copy(merged, whole)
+    expected = _frames(whole)
+    assert len(expected) > 10 and (fmt == "pcap" or {line.split("\t")[1] for line in expected} == {"0", "1", "2"})
+    got = []
+    pieces, splitter = _pieces_of(pcap_report._open_capture(str(whole)), 7)
+    for i, piece in enumerate(pieces):
+        part = tmp_path / f"piece{i}.{fmt}"
+        part.write_bytes(piece)
+        frames = _frames(part)
+        assert 1 <= len(frames) <= 7
+        got += frames
+    assert got == expected and len(pieces) == -(-len(expected) // 7) and not splitter.cut
+
+
+def test_a_stream_ending_mid_packet_ends_its_last_piece_at_the_last_whole_packet(tmp_path):
+    data = (DATA / "good.pcap").read_bytes()
+    pieces, splitter = _pieces_of(io.BytesIO(data[:-7]), 1000)
+    (tmp_path / "p.pcap").write_bytes(pieces[0])
+    assert len(pieces) == 1 and splitter.cut
+    assert len(_frames(tmp_path / "p.pcap")) == len(_frames(DATA / "good.pcap")) - 1
+
+
+def test_pieces_give_the_same_report_as_one_tshark():
+    """The state machine carries connections across tshark processes: a piece every few
+    packets (connections cut mid-handshake) reports what one tshark for everything does."""
+    paths = sorted(str(p) for p in DATA.glob("*.pcap") if "truncated" not in p.name)
+    whole, whole_summary = report(*paths, piece_packets=10 ** 9)
+    small, small_summary = report(*paths, piece_packets=5)
+    assert len(whole) > 10
+    assert small_summary["by_outcome"] == whole_summary["by_outcome"]
+    assert small_summary["packets"] == whole_summary["packets"]
+    def outcomes(records):
+        return sorted((r["client"], r["start"], r["outcome"], r["version"], (r["alert"] or {}).get("description"))
+                      for r in records)
+    assert outcomes(small) == outcomes(whole)
