@@ -554,7 +554,7 @@ class PacketStream:
             source = merge.stdout
         self.splitter = CaptureSplitter(source, piece_packets)
         self.ready = queue.Queue()
-        self.slots = threading.Semaphore(2)  # tshark processes alive at a time
+        self.slots = threading.Semaphore(1)  # tshark processes alive at a time
         self.feeder = threading.Thread(target=self._feed, args=(source,), daemon=True)
         self.feeder.start()
 

@@ -68,7 +68,7 @@ options:
     description:
       - A fresh tshark process reads every this many packets. tshark keeps about 7 kB per
         connection it has seen until it exits, so this bounds its memory whatever the size of
-        the capture (at most two tshark processes live at a time). A new piece loses tshark's
+        the capture (one tshark process lives at a time). A new piece loses tshark's
         TCP/TLS state of the connections open at that instant (the report keeps its own, see
         docs/report.md).
     type: int
