@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import struct
 
@@ -140,3 +141,57 @@ def copy_captures(root, dest, config_path=CONFIG_PATH, check_mode=False):
         result["bytes"] += link["bytes"]
         result["packets"] += link["packets"]
     return result
+
+
+# ---- status and watch (playbooks/status.yml, playbooks/watch.yml) ---------------------------
+
+def parse_status(host, text):
+    """`mirrorlab-capture status --json` of one target, or an error naming the target."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise CaptureError("{0}: mirrorlab-capture-status --json did not print JSON ({1}): {2}".format(host, exc, text[:200]))
+    if not isinstance(data, dict) or not isinstance(data.get("links"), list):
+        raise CaptureError("{0}: mirrorlab-capture-status --json printed no links: {1}".format(host, text[:200]))
+    return data
+
+
+def _size(n):
+    return "{0:.1f} MB".format(n / 1e6) if n >= 100000 else "{0} B".format(n)
+
+
+def status_lines(targets, sessions=None):
+    """One line per target, then one per link: unit state, files, bytes, newest file's age,
+    drops (kernel ring via the tool, and the link's rx_dropped); then the sessions."""
+    lines = []
+    for host in sorted(targets):
+        data = targets[host]
+        lines.append("{0}: {1} in {2} ({3}, cap {4} MB, {5} free){6}".format(
+            host, data["tool"], data["dir"], _size(data["bytes"]), data["max_total_mb"], _size(data["free_bytes"]),
+            ", archive " + data["archive"] if data.get("archive") else ""))
+        for link in data["links"]:
+            age = link.get("newest_age_seconds")
+            drops = link.get("tool_drops")
+            lines.append("  {0} (VNI {1}): {2} {3}, {4} file(s), {5}, newest {6}; drops: tool {7}, link {8}{9}".format(
+                link["name"], link["vni"], link["unit"], link["state"], link["files"], _size(link["file_bytes"]),
+                "-" if age is None else "{0:.0f} s ago".format(age), "?" if drops is None else drops,
+                link.get("counters", {}).get("rx_dropped"), " PAUSED (cap/floor)" if link.get("paused") else ""))
+    for session in sessions or []:
+        lines.append("session: {0}".format(session))
+    return lines
+
+
+def watch_command(backend, link, tool_args, pid=0, instance_id="", region=""):
+    """The viewer's command line: tcpdump on the capture link, line-buffered, decoded, with the
+    user's arguments (a packet count -c N, -vv, a filter), run with privileges on the target."""
+    viewer = ["tcpdump", "-n", "-l", "-i", link] + list(tool_args)
+    if backend == "lab":
+        if not pid:
+            raise CaptureError("the lab's capture machine is not running: run site.yml first")
+        return ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p"] + viewer
+    if not instance_id:
+        raise CaptureError("no capture instance: the target stack has none (run site.yml first)")
+    command = " ".join(["sudo"] + [shlex.quote(arg) for arg in viewer])
+    return ["aws", "ssm", "start-session", "--region", region, "--target", instance_id,
+            "--document-name", "AWS-StartInteractiveCommand", "--parameters", json.dumps({"command": [command]})]
+

@@ -86,3 +86,32 @@ def test_pcap_names_and_counts(tmp_path):
     big = tmp_path / "be.pcap"
     big.write_bytes(struct.pack(">IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1) + struct.pack(">IIII", 1, 0, 4, 4) + b"abcd")
     assert captures.pcap_counts(str(big)) == (1, 44)
+
+
+def test_status_lines_per_target_and_link():
+    text = json.dumps({"host": "t", "dir": "/d", "tool": "tcpdump", "bytes": 4130, "max_total_mb": 2048, "free_bytes": 9e9,
+                       "min_free_mb": 1024, "archive": None,
+                       "links": [{"name": "capture0", "vni": 12345, "unit": "mirrorlab-capture@capture0.service",
+                                  "state": "active", "files": 2, "file_bytes": 4130, "newest_age_seconds": 1.6,
+                                  "tool_drops": 0, "counters": {"rx_dropped": 0}, "paused": True}]})
+    lines = captures.status_lines({"t": captures.parse_status("t", text)}, ["mirrored: alb:eth0"])
+    assert lines == ["t: tcpdump in /d (4130 B, cap 2048 MB, 9000.0 MB free)",
+                     "  capture0 (VNI 12345): mirrorlab-capture@capture0.service active, 2 file(s), 4130 B, newest 2 s ago; "
+                     "drops: tool 0, link 0 PAUSED (cap/floor)",
+                     "session: mirrored: alb:eth0"]
+    with pytest.raises(captures.CaptureError, match="t: mirrorlab-capture-status --json did not print JSON"):
+        captures.parse_status("t", "Traceback ...")
+    with pytest.raises(captures.CaptureError, match="no links"):
+        captures.parse_status("t", "[]")
+
+
+def test_watch_command_per_backend():
+    assert captures.watch_command("lab", "capture0", ["-c", "5"], pid=42) == [
+        "nsenter", "-t", "42", "-m", "-u", "-i", "-n", "-p", "tcpdump", "-n", "-l", "-i", "capture0", "-c", "5"]
+    aws = captures.watch_command("aws", "capv7", ["tcp port 80"], instance_id="i-0abc", region="eu-west-1")
+    assert aws[:7] == ["aws", "ssm", "start-session", "--region", "eu-west-1", "--target", "i-0abc"]
+    assert json.loads(aws[-1]) == {"command": ["sudo tcpdump -n -l -i capv7 'tcp port 80'"]}
+    with pytest.raises(captures.CaptureError, match="not running"):
+        captures.watch_command("lab", "capture0", [])
+    with pytest.raises(captures.CaptureError, match="no capture instance"):
+        captures.watch_command("aws", "capture0", [])
