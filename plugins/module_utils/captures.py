@@ -21,8 +21,9 @@ import shlex
 import shutil
 import struct
 
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.pcap_report import PCAP_MAGIC
+
 CONFIG_PATH = "/etc/mirrorlab/capture/config.json"
-PCAP_MAGIC = {b"\xd4\xc3\xb2\xa1": "<", b"\xa1\xb2\xc3\xd4": ">", b"\x4d\x3c\xb2\xa1": "<", b"\xa1\xb2\x3c\x4d": ">"}
 PCAP_HEADER = 24
 RECORD_HEADER = 16
 
