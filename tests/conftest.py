@@ -3,9 +3,11 @@
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -15,6 +17,20 @@ ROOT = Path(__file__).resolve().parent.parent
 # The checkout is the collection; make `ansible_collections.mirrorlab.vpc` importable for
 # unit tests of modules and module_utils.
 sys.path.insert(0, str(ROOT / ".collections"))
+
+
+def pytest_configure(config):
+    """teardown.yml keeps the captures under $MIRRORLAB_CAPTURES_ROOT (default ./captures):
+    for the tests a folder of their own, never the checkout's."""
+    if "MIRRORLAB_CAPTURES_ROOT" not in os.environ:
+        os.environ["MIRRORLAB_CAPTURES_ROOT"] = tempfile.mkdtemp(prefix="mirrorlab-captures-")
+        config._mirrorlab_captures_root = os.environ["MIRRORLAB_CAPTURES_ROOT"]
+
+
+def pytest_unconfigure(config):
+    root = getattr(config, "_mirrorlab_captures_root", None)
+    if root:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def ansible_env(**extra):

@@ -247,6 +247,8 @@ EXPERIMENT = [
     ]),
     Option("capture", "dict", {}, doc="the capture role's settings, each key a `capture_<key>` variable without its prefix",
            kind="capture", rule="must be a mapping (see the capture role's capture_* variables)"),
+    Option("discard_captures", "bool", False, "teardown.yml deletes the pcap files (AWS: and the archive) instead of "
+                                              "copying them to `./captures/<deployment>/<target>/<link>/` first"),
     Option("https", "bool", False, "an HTTPS listener (443, the TLS policy of ELBSecurityPolicy-TLS13-1-2-2021-06) on the "
                                    "sample service; AWS: without `mirrorlab_certificate_arn` a self-signed certificate is "
                                    "imported to ACM; lab: a self-signed certificate made by the same role"),

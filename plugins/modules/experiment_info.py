@@ -142,6 +142,12 @@ options:
       - A mapping (see the capture role's capture_* variables).
     type: dict
     default: {}
+  discard_captures:
+    description:
+      - 'Teardown.yml deletes the pcap files (AWS: and the archive) instead of copying them to C(./captures/<deployment>/<target>/<link>/)
+        first (C(mirrorlab_discard_captures)).'
+    type: bool
+    default: false
   https:
     description:
       - 'An HTTPS listener (443, the TLS policy of ELBSecurityPolicy-TLS13-1-2-2021-06) on the sample service;

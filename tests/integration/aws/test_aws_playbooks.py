@@ -76,6 +76,8 @@ class Aws:
     def command(self, playbook, *args, extra=None, name="vars.json"):
         return [
             "ansible-playbook", "-i", "inventories/aws", playbook, "--skip-tags", "capture",
+            # teardown.yml keeps the captures: in the test's folder, never in the checkout
+            "-e", f"mirrorlab_captures_dir={self.tmp / 'kept'}",
             "-e", f"@{self.vars_file(extra, name)}", "-e", "stacks_poll_interval=1", *args,
         ]
 
@@ -414,12 +416,16 @@ def test_teardown_fails_listing_what_is_left(aws):
 
 
 @pytest.mark.slow
-def test_fetch_captures_and_keep_them_on_teardown(aws, tmp_path):
+def test_fetch_is_incremental_and_teardown_keeps_the_archive(aws, tmp_path):
+    """fetch_captures.yml lays the archive out as <dir>/<instance>/<link>/ and a second run
+    downloads only what is new; teardown.yml downloads the rest before it deletes the bucket
+    (nothing of the archive is lost), and says where it went."""
     _target_stack(aws)
     aws.wait_for(STACKS[1], "CREATE_COMPLETE")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in aws.cfn.describe_stacks(StackName=STACKS[1])["Stacks"][0]["Outputs"]}
     bucket = outputs["BucketName"]
-    pcaps = {"pcap/i-0123/capture_00001.pcap": b"\xd4\xc3\xb2\xa1first", "pcap/i-0123/capture_00002.pcap": b"\xd4\xc3\xb2\xa1second"}
+    pcaps = {"pcap/i-0123/capture0/capture0-vni12345-1.pcap": b"\xd4\xc3\xb2\xa1first",
+             "pcap/i-0123/capture0/capture0-vni12345-2.pcap": b"\xd4\xc3\xb2\xa1second"}
     for key, body in pcaps.items():
         aws.s3.put_object(Bucket=bucket, Key=key, Body=body)
     aws.s3.put_object(Bucket=bucket, Key="i-0123/ssm-transfer", Body=b"not a capture")
@@ -427,16 +433,24 @@ def test_fetch_captures_and_keep_them_on_teardown(aws, tmp_path):
     dest = tmp_path / "captures"
     cmd = ["ansible-playbook", "-i", "inventories/aws", "playbooks/fetch_captures.yml",
            "-e", f"@{aws.vars_file()}", "-e", f"mirrorlab_captures_dir={dest}"]
-    run(cmd, env=aws.env)
-    assert {p.name: p.read_bytes() for p in dest.iterdir()} == {
-        "i-0123_capture_00001.pcap": pcaps["pcap/i-0123/capture_00001.pcap"],
-        "i-0123_capture_00002.pcap": pcaps["pcap/i-0123/capture_00002.pcap"],
-    }
+    first = run(cmd, env=aws.env)
+    assert "2 capture file(s)" in first.stdout and "(2 new)" in first.stdout
 
-    kept = aws.playbook("teardown.yml", extra={"mirrorlab_keep_captures": True})
-    assert f"Kept the captures: s3://{bucket}" in kept.stdout
-    keys = {o["Key"] for o in aws.s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
-    assert set(pcaps) <= keys
+    def local():
+        return {str(p.relative_to(dest)): p.read_bytes() for p in dest.rglob("*") if p.is_file()}
+
+    assert local() == {k.removeprefix("pcap/"): v for k, v in pcaps.items()}
+    late = {"pcap/i-0123/capture0/capture0-vni12345-3.pcap": b"\xd4\xc3\xb2\xa1third"}
+    aws.s3.put_object(Bucket=bucket, Key=next(iter(late)), Body=next(iter(late.values())))
+    second = run(cmd, env=aws.env)
+    assert "3 capture file(s)" in second.stdout and "(1 new)" in second.stdout
+
+    late2 = {"pcap/i-0123/capv777/capv777-vni777-1.pcap": b"\xd4\xc3\xb2\xa1fourth"}
+    aws.s3.put_object(Bucket=bucket, Key=next(iter(late2)), Body=next(iter(late2.values())))
+    gone = aws.playbook("teardown.yml", extra={"mirrorlab_captures_dir": str(dest)})
+    assert f"Kept the captures: 4 file(s) in {dest}" in gone.stdout
+    assert local() == {k.removeprefix("pcap/"): v for k, v in {**pcaps, **late, **late2}.items()}
+    assert bucket not in [b["Name"] for b in aws.s3.list_buckets()["Buckets"]]
     assert aws.live_stacks() == {}
 
 
