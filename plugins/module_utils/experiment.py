@@ -219,7 +219,7 @@ def build_experiment(values):
     deployment = model_values["deployment"]
     experiment = dict(model_values)
     experiment.update({
-        "tags": {"mirrorlab:deployment": deployment},
+        "tags": {model.DEPLOYMENT_TAG: deployment},
         "stack_names": dict((stack, "%s-%s" % (deployment, stack.replace("_", "-"))) for stack in STACKS),
         "capture": capture,
         "capture_vars": capture_vars,

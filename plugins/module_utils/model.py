@@ -58,6 +58,9 @@ TARGET_COUNT_MIN, TARGET_COUNT_MAX = 1, 10  # capture instances the target-insta
 # The deployment name prefixes stack and resource names (an ALB's name, at most 32 characters,
 # is "<deployment>-alb" plus a suffix): 1-23 characters. One regular expression, valid in Python
 # and in CloudFormation's AllowedPattern.
+# The tag on every resource of a deployment, its value the deployment name: what mirrorlab may
+# update or delete (module_utils/ownership.py).
+DEPLOYMENT_TAG = "mirrorlab:deployment"
 DEPLOYMENT_PATTERN = r"^[a-z]([a-z0-9-]{0,21}[a-z0-9])?$"
 # The experiment's argument specs (the role's and experiment_info's) take every mirrorlab_*
 # variable as "raw": experiment_info checks the declared type itself, so that a wrong type is
