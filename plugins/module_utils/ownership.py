@@ -90,6 +90,17 @@ def foreign_buckets(cfn, s3, stacks, deployment, output="BucketName"):
     return foreign
 
 
+def deployment_buckets(s3, deployment):
+    """The names of the buckets tagged mirrorlab:deployment=<deployment> (teardown's leftover
+    check): one ListBuckets call, one GetBucketTagging per bucket."""
+    names = []
+    for bucket in s3.list_buckets().get("Buckets", []):
+        tags = _bucket_tags(s3, bucket["Name"])
+        if tags and tag_problem(tags, deployment) is None:
+            names.append(bucket["Name"])
+    return sorted(names)
+
+
 def refusal(foreign, deployment):
     """The message that stops site.yml and teardown.yml, or "" when everything is the deployment's."""
     if not foreign:

@@ -38,6 +38,12 @@ options:
         C(BucketName) output of the deployment's stacks that is neither that stack's own resource
         nor tagged so (one C(ListStackResources) call per such stack, one C(GetBucketTagging) at most).
     type: str
+  buckets:
+    description:
+      - With O(deployment), also list the buckets tagged C(mirrorlab:deployment=<deployment>) in
+        RV(buckets) (one C(ListBuckets) call and one C(GetBucketTagging) per bucket of the account).
+    type: bool
+    default: false
   events:
     description:
       - How many of each stack's newest events to return (0 = none).
@@ -184,6 +190,12 @@ foreign:
   elements: dict
   sample: [{kind: stack, name: mirrorlab-sample-service,
             reason: "it has no tag mirrorlab:deployment, so mirrorlab did not create it (status CREATE_COMPLETE)"}]
+buckets:
+  description: With O(buckets) and O(deployment), the names of the buckets tagged for the deployment.
+  returned: always
+  type: list
+  elements: str
+  sample: [mirrorlab-target-instance-capturebucket-1a2b3c4d5e6f]
 refusal:
   description: With RV(foreign) not empty, the message that stops the playbooks; else empty.
   returned: always
@@ -203,7 +215,12 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.mirrorlab.vpc.plugins.module_utils.ownership import foreign_buckets, foreign_stacks, refusal
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.ownership import (
+    deployment_buckets,
+    foreign_buckets,
+    foreign_stacks,
+    refusal,
+)
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.stacks import describe_stacks
 
 
@@ -212,6 +229,7 @@ def main():
         names=dict(type="list", elements="str", required=True),
         events=dict(type="int", default=0),
         deployment=dict(type="str"),
+        buckets=dict(type="bool", default=False),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     if module.params["events"] < 0:
@@ -220,13 +238,15 @@ def main():
     try:
         cfn = module.client("cloudformation")
         result = describe_stacks(cfn, module.params["names"], module.params["events"])
-        foreign = []
+        foreign, buckets = [], []
         if deployment:
-            foreign = foreign_stacks(result["stacks"], deployment)
-            foreign += foreign_buckets(cfn, module.client("s3"), result["stacks"], deployment)
+            s3 = module.client("s3")
+            foreign = foreign_stacks(result["stacks"], deployment) + foreign_buckets(cfn, s3, result["stacks"], deployment)
+            if module.params["buckets"]:
+                buckets = deployment_buckets(s3, deployment)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
         module.fail_json_aws(e, msg="Failed to read the CloudFormation stacks")
-    result.update(foreign=foreign, refusal=refusal(foreign, deployment))
+    result.update(foreign=foreign, buckets=buckets, refusal=refusal(foreign, deployment))
     module.exit_json(changed=False, **result)
 
 

@@ -9,6 +9,7 @@ from moto import mock_aws
 from conftest import module_main
 
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.ownership import (
+    deployment_buckets,
     foreign_buckets,
     foreign_stacks,
     refusal,
@@ -101,3 +102,15 @@ def test_stack_info_returns_foreign_with_deployment_only(aws, capsys):
     assert owned["changed"] is False
     assert [f["name"] for f in owned["foreign"]] == ["ml-sample-service"]
     assert owned["refusal"].startswith("Refusing to touch what is not deployment ml's")
+
+
+def test_deployment_buckets_are_the_tagged_ones(aws, capsys):
+    cfn, s3 = aws
+    for name, tag in (("b-ours", "ml"), ("b-other", "ml2"), ("b-untagged", None)):
+        s3.create_bucket(Bucket=name)
+        if tag:
+            s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tags(mirrorlab_deployment=tag)})
+    assert deployment_buckets(s3, "ml") == ["b-ours"]
+    result = module_main(stack_info.main, {"names": ["ml-x"], "region": "us-east-1", "deployment": "ml",
+                                           "buckets": True}, capsys)[1]
+    assert result["buckets"] == ["b-ours"] and result["foreign"] == []
