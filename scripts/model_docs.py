@@ -142,20 +142,27 @@ def nested_lines(option):
     return lines
 
 
-def description(option, variable):
+TYPE_WORDS = {"str": "a string", "int": "an integer", "bool": "a boolean", "dict": "a mapping", "list": "a list",
+              "path": "a path"}
+
+
+def description(option, variable, typed=False):
+    """``typed``: the spec says raw, so the first line names the declared type."""
     first = option.doc[0].upper() + option.doc[1:]
-    lines = [ansible_markup(f"{first} (`{variable}`)." + (" AWS only." if option.backends == model.AWS else ""))]
+    kind = f", {TYPE_WORDS[option.type]}" if typed else ""
+    lines = [ansible_markup(f"{first} (`{variable}`{kind})." + (" AWS only." if option.backends == model.AWS else ""))]
     summary = rule_summary(option)
     if summary and option.type != "bool":
         lines.append(ansible_markup(summary[0].upper() + summary[1:] + "."))
     return lines + nested_lines(option)
 
 
-def spec_of(option, choices=True):
+def spec_of(option, choices=True, raw=False):
     """The option's entry in an argument spec. ``choices=False`` for experiment_info, which checks
-    them itself (its message names the variable)."""
-    spec = {"type": option.type}
-    if option.type == "list":
+    them itself (its message names the variable); ``raw`` for the experiment's specs, whose types
+    experiment_info checks (model.ARGSPEC_TYPE)."""
+    spec = {"type": model.ARGSPEC_TYPE if raw else option.type}
+    if option.type == "list" and not raw:
         spec["elements"] = option.elements.type if isinstance(option.elements, model.Option) else option.elements
     if option.choices is not None and choices:
         spec["choices"] = list(option.choices)
@@ -167,7 +174,7 @@ def experiment_argument_specs():
     options = {}
     for option in model.EXPERIMENT:
         variable = model.PREFIX + option.name
-        options[variable] = dict(description=description(option, variable), **spec_of(option))
+        options[variable] = dict(description=description(option, variable, typed=True), **spec_of(option, raw=True))
     specs = {"argument_specs": {"main": {
         "short_description": "Validate the experiment model and set the `experiment` fact",
         "description": [
@@ -187,8 +194,8 @@ def experiment_argument_specs():
 def module_options():
     options = {}
     for option in model.EXPERIMENT:
-        options[option.name] = dict(description=description(option, model.PREFIX + option.name),
-                                    **spec_of(option, choices=False))
+        options[option.name] = dict(description=description(option, model.PREFIX + option.name, typed=True),
+                                    **spec_of(option, choices=False, raw=True))
     text = dump(options)
     return "".join("  " + line + "\n" if line else "\n" for line in text.splitlines())
 

@@ -14,7 +14,7 @@ a certificate only with HTTPS, the capture settings with the session's VNI.
 ``network``, ...; a missing key takes its documented default) and returns
 ``(experiment, errors)``: the normalized ``experiment`` dict, or None and the list of ALL
 problems found, each ``"<variable path>: <rule>"`` such as
-``mirrorlab_filter.rules[3].destination_ports: ports must be 0-65535, got 80-70000``.
+``mirrorlab_filter.rules[3].destination_ports: ports must be 0-65535 ("N" or "N-M"), got '80-70000'``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -22,6 +22,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
+import re
 
 from ansible_collections.mirrorlab.vpc.plugins.module_utils import model
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.capture_vars import check_mirrorlab_capture
@@ -39,6 +40,31 @@ DEFAULTS = model.default_of(model.EXPERIMENT)
 BACKENDS = model.BACKENDS
 STACKS = ("sample_service", "target_instance", "mirroring")
 XEN_FAMILIES = SOURCE_INSTANCE_SUPPORT["xen_families"]
+SCALARS = ("str", "path", "int", "bool")  # a top-level null of these is a mistake, not "the default"
+
+
+def deployment_problem(name):
+    """What is wrong with a deployment name (model.DEPLOYMENT_PATTERN), in words; None if nothing."""
+    if re.match(model.DEPLOYMENT_PATTERN, name):
+        return None
+    if not name:
+        return "it is empty"
+    if len(name) > 23:
+        return "it has %d characters" % len(name)
+    if not "a" <= name[0] <= "z":
+        return "it starts with %r, not a lower-case letter" % name[0]
+    bad = sorted(set(c for c in name if not ("a" <= c <= "z" or "0" <= c <= "9" or c == "-")))
+    if bad:
+        return "%s %s not allowed" % (", ".join(repr(c) for c in bad), "is" if len(bad) == 1 else "are")
+    return "it ends in '-'"
+
+
+def check_deployment_name(option, name, path, errors):
+    problem = deployment_problem(name)
+    if problem:
+        errors.add(path, "%s: %s" % (option.rule % (name,), problem))
+        return None
+    return name
 
 
 def check_vpc_cidr(option, cidr, path, errors):
@@ -58,9 +84,11 @@ def check_network_ids(errors, network):
     if not isinstance(subnets, list):
         return
     if network["vpc_id"] and len(subnets) < 2:
-        errors.add("network.subnet_ids", "must list at least 2 subnets (in different zones) when vpc_id is given")
+        errors.add("network.subnet_ids", "must list at least 2 subnets (in different zones) when %snetwork.vpc_id "
+                                         "is given, got %d" % (PREFIX, len(subnets)))
     if subnets and not network["vpc_id"]:
-        errors.add("network.subnet_ids", "is only used with vpc_id; give vpc_id too, or leave both empty to import them")
+        errors.add("network.subnet_ids", "is only used with %snetwork.vpc_id; give vpc_id too, or leave both empty "
+                                         "to import them" % PREFIX)
 
 
 def check_tag_map(option, tags, path, errors):
@@ -96,9 +124,9 @@ def check_filter(option, flt, path, errors):
     """User rules replace the preset; the preset's rules follow the VPC CIDR (filled in later)."""
     raw_rules = flt["rules"] if flt["rules"] is not None else []
     if raw_rules:
-        rules, rule_errors = normalize_rules(raw_rules, path + ".rules")
-        for error in rule_errors:
-            errors.add(error.path, error.message)
+        # The rules' own paths carry the prefix, so that a message naming another rule names it in full.
+        rules, rule_errors = normalize_rules(raw_rules, errors.prefix + path + ".rules")
+        errors.messages.extend(str(error) for error in rule_errors)
         return {"preset": None, "rules": rules}
     rules_option = option.option("rules")
     if not isinstance(raw_rules, list):
@@ -133,6 +161,7 @@ def check_capture(option, value, path, errors):
 
 
 HOOKS = {
+    "deployment_name": check_deployment_name,
     "vpc_cidr": check_vpc_cidr,
     "tag_map": check_tag_map,
     "sources": check_sources,
@@ -152,6 +181,11 @@ def build_experiment(values):
 
     model_values = {}
     for option in model.EXPERIMENT:
+        if option.name in values and values[option.name] is None and option.type in SCALARS and not option.nullable:
+            errors.add(option.name, "is null (in YAML: the variable with nothing after its colon); give it a value, "
+                                    "or leave it out for the default %r" % (option.default,))
+            model_values[option.name] = None
+            continue
         model_values[option.name] = check(option, values.get(option.name), option.name, errors, HOOKS, top=True)
     backend, network, flt = model_values["backend"], model_values["network"], model_values["filter"]
     if network is not None:
@@ -166,8 +200,9 @@ def build_experiment(values):
     if sources and target and target["count"] == 1 and len(sources) > model.SOURCES_PER_ENI_TARGET:
         errors.add(
             "sources",
-            "an ENI target (target.count 1) accepts at most %d sessions; %d sources need at least %d; "
-            "use target.count > 1 (an NLB target)" % (model.SOURCES_PER_ENI_TARGET, len(sources), len(sources)),
+            "an ENI target (%starget.count 1) accepts at most %d sessions; %d sources need at least %d; "
+            "use %starget.count > 1 (an NLB target)"
+            % (PREFIX, model.SOURCES_PER_ENI_TARGET, len(sources), len(sources), PREFIX),
         )
     session = model_values["session"]
     capture, capture_vars = None, None
@@ -184,7 +219,7 @@ def build_experiment(values):
     deployment = model_values["deployment"]
     experiment = dict(model_values)
     experiment.update({
-        "tags": {"mirrorlab:deployment": deployment},
+        "tags": {model.DEPLOYMENT_TAG: deployment},
         "stack_names": dict((stack, "%s-%s" % (deployment, stack.replace("_", "-"))) for stack in STACKS),
         "capture": capture,
         "capture_vars": capture_vars,

@@ -97,7 +97,7 @@ def parse_port_range(value):
     else:
         raise ValueError("must be \"N\" or \"N-M\" with ports 0-65535, got %r" % (value,))
     if not (0 <= low <= 65535 and 0 <= high <= 65535):
-        raise ValueError("ports must be 0-65535, got %s-%s" % (low, high))
+        raise ValueError("ports must be 0-65535 (\"N\" or \"N-M\"), got %r" % (value,))
     if low > high:
         raise ValueError("the first port must not be above the second, got %s-%s" % (low, high))
     return {"from": low, "to": high}

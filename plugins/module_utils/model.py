@@ -58,7 +58,15 @@ TARGET_COUNT_MIN, TARGET_COUNT_MAX = 1, 10  # capture instances the target-insta
 # The deployment name prefixes stack and resource names (an ALB's name, at most 32 characters,
 # is "<deployment>-alb" plus a suffix): 1-23 characters. One regular expression, valid in Python
 # and in CloudFormation's AllowedPattern.
+# The tag on every resource of a deployment, its value the deployment name: what mirrorlab may
+# update or delete (module_utils/ownership.py).
+DEPLOYMENT_TAG = "mirrorlab:deployment"
 DEPLOYMENT_PATTERN = r"^[a-z]([a-z0-9-]{0,21}[a-z0-9])?$"
+# The experiment's argument specs (the role's and experiment_info's) take every mirrorlab_*
+# variable as "raw": experiment_info checks the declared type itself, so that a wrong type is
+# refused naming the variable and the rule. Ansible's own coercion would say
+# "<class '..._AnsibleTaggedDict'> cannot be converted to a list" before the model is read.
+ARGSPEC_TYPE = "raw"
 # Protocol of a normalized filter rule that matches every protocol (the AWS API's "no protocol").
 ALL_PROTOCOLS = -1
 
@@ -200,7 +208,7 @@ EXPERIMENT = [
            choices=BACKENDS),
     Option("deployment", "str", "mirrorlab",
            "deployment name: prefix of the stack names, value of the tag `mirrorlab:deployment` on every resource",
-           pattern=DEPLOYMENT_PATTERN,
+           kind="deployment_name",  # DEPLOYMENT_PATTERN, each way of breaking it named
            rule="must be 1-23 characters: a lower-case letter, then lower-case letters, digits or '-', "
                 "not ending in '-' (it prefixes CloudFormation stack names), got %r"),
     Option("region", "str", "eu-west-1", "the AWS region", backends=AWS, pattern=REGION_PATTERN,

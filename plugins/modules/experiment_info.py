@@ -25,7 +25,7 @@ description:
   - The variables, their types, defaults and rules are declared once, in
     C(plugins/module_utils/model.py); the options below are generated from it.
   - "Every problem is reported at once, each naming the variable path and the rule it breaks,
-    for example C(mirrorlab_filter.rules[3].destination_ports: ports must be 0-65535, got 80-70000)."
+    for example C(mirrorlab_session.vni: must be an integer 0-16777215, got 16777216)."
   - Changes nothing; runs on the controller. The role C(mirrorlab.vpc.experiment) calls it with
     the C(mirrorlab_*) variables and sets the C(experiment) fact.
 author:
@@ -34,27 +34,28 @@ options:
   # BEGIN generated from plugins/module_utils/model.py by scripts/model_docs.py: do not edit by hand
   backend:
     description:
-      - Where the experiment runs; set by the inventory (C(inventories/lab), C(inventories/aws)) (C(mirrorlab_backend)).
+      - Where the experiment runs; set by the inventory (C(inventories/lab), C(inventories/aws)) (C(mirrorlab_backend),
+        a string).
       - C(lab) or C(aws).
-    type: str
+    type: raw
     default: lab
   deployment:
     description:
       - 'Deployment name: prefix of the stack names, value of the tag C(mirrorlab:deployment) on every resource
-        (C(mirrorlab_deployment)).'
+        (C(mirrorlab_deployment), a string).'
       - '1-23 characters: a lower-case letter, then lower-case letters, digits or ''-'', not ending in ''-''
         (it prefixes CloudFormation stack names).'
-    type: str
+    type: raw
     default: mirrorlab
   region:
     description:
-      - The AWS region (C(mirrorlab_region)). AWS only.
+      - The AWS region (C(mirrorlab_region), a string). AWS only.
       - An AWS region name such as eu-west-1.
-    type: str
+    type: raw
     default: eu-west-1
   network:
     description:
-      - The VPC (C(mirrorlab_network)).
+      - The VPC (C(mirrorlab_network), a mapping).
       - 'C(vpc_cidr) (default C(10.0.0.0/16)): an IPv4 CIDR from /16 to /28 with no host bits set (AWS VPC
         rule); the VPC''s CIDR; lab: the lab VPC; AWS: with C(vpc_id), or checked against the export.'
       - 'C(vpc_id) (default C("")): an id like vpc-0123456789abcdef0; or empty; the VPC''s id; empty = import
@@ -64,7 +65,7 @@ options:
       - 'C(import_prefix) (default C(infra-vpc)): a CloudFormation export name prefix (letters, digits,
         ''-'', '':''); exports C(<prefix>-VpcId), C(<prefix>-VpcCidr), C(<prefix>-PublicSubnets), C(<prefix>-PrivateSubnets).
         AWS only.'
-    type: dict
+    type: raw
     default:
       vpc_cidr: 10.0.0.0/16
       vpc_id: ''
@@ -72,7 +73,8 @@ options:
       import_prefix: infra-vpc
   sources:
     description:
-      - What to mirror; each source ENI gets one session, so a source is listed once (C(mirrorlab_sources)).
+      - What to mirror; each source ENI gets one session, so a source is listed once (C(mirrorlab_sources),
+        a list).
       - 'A non-empty list of sources, e.g. [{type: sample_service}].'
       - 'C([].type): one of C(sample_service), C(load_balancer), C(instance), C(ecs_service), C(network_interface);
         C(sample_service): the sample service''s ALB (on the lab: the lab''s ALB); C(load_balancer): a load
@@ -88,13 +90,12 @@ options:
       - 'C([].cluster): C(type: ecs_service); a string (a name or an ARN); cluster name or ARN.'
       - 'C([].service): C(type: ecs_service); a string (a name or an ARN); service name or ARN.'
       - 'C([].id): C(type: network_interface); an id like eni-0123456789abcdef0; ENI id.'
-    type: list
-    elements: dict
+    type: raw
     default:
       - type: sample_service
   filter:
     description:
-      - 'The mirror filter: a preset, or rules with AWS semantics (C(mirrorlab_filter)).'
+      - 'The mirror filter: a preset, or rules with AWS semantics (C(mirrorlab_filter), a mapping).'
       - 'C(preset) (default C(all_tcp)): one of C(all_tcp), C(alb_client), C(alb_target); ignored when C(rules)
         is given (presets below).'
       - 'C(rules) (default C([])): a list of rules; at most 10 rules (AWS quota per filter), see below.'
@@ -107,40 +108,41 @@ options:
       - 'C(rules[].source_ports): C(N) or C(N-M) (0-65535), tcp and udp only; omitted = any.'
       - 'C(rules[].destination_ports): C(N) or C(N-M) (0-65535), tcp and udp only; omitted = any.'
       - 'C(rules[].description) (default C("")): at most 255 characters.'
-    type: dict
+    type: raw
     default:
       preset: all_tcp
       rules: []
   session:
     description:
-      - The mirror sessions (one per source ENI) (C(mirrorlab_session)).
+      - The mirror sessions (one per source ENI) (C(mirrorlab_session), a mapping).
       - 'C(vni) (default C(12345)): 0-16777215; VXLAN network identifier of every session (the capture link''s
         VNI).'
       - 'C(session_number) (default C(1)): 1-32766; the sessions'' priority on their ENI, lowest first.'
       - 'C(packet_length) (default C(null)): 1-8500 or null; bytes mirrored of each packet; null = the whole
         packet.'
-    type: dict
+    type: raw
     default:
       vni: 12345
       session_number: 1
       packet_length: null
   target:
     description:
-      - The capture target (C(mirrorlab_target)).
+      - The capture target (C(mirrorlab_target), a mapping).
       - 'C(count) (default C(1)): 1-10; capture instances; above 1 they sit behind an NLB (UDP 4789).'
       - 'C(instance_type) (default C(t3.small)): an EC2 instance type such as t3.small; a Nitro type (known
         Xen families such as t2, m4, c4, i3 are refused). AWS only.'
       - 'C(spot) (default C(false)): true or false; a spot instance. AWS only.'
-    type: dict
+    type: raw
     default:
       count: 1
       instance_type: t3.small
       spot: false
   capture:
     description:
-      - The capture role's settings, each key a C(capture_<key>) variable without its prefix (C(mirrorlab_capture)).
+      - The capture role's settings, each key a C(capture_<key>) variable without its prefix (C(mirrorlab_capture),
+        a mapping).
       - A mapping (see the capture role's capture_* variables).
-    type: dict
+    type: raw
     default: {}
   discard_captures:
     description:
@@ -152,15 +154,15 @@ options:
     description:
       - 'An HTTPS listener (443, the TLS policy of ELBSecurityPolicy-TLS13-1-2-2021-06) on the sample service;
         AWS: without C(mirrorlab_certificate_arn) a self-signed certificate is imported to ACM; lab: a self-signed
-        certificate made by the same role (C(mirrorlab_https)).'
-    type: bool
+        certificate made by the same role (C(mirrorlab_https), a boolean).'
+    type: raw
     default: false
   certificate_arn:
     description:
-      - 'ACM certificate of the HTTPS listener; only with C(mirrorlab_https: true) (C(mirrorlab_certificate_arn)).
-        AWS only.'
+      - 'ACM certificate of the HTTPS listener; only with C(mirrorlab_https: true) (C(mirrorlab_certificate_arn),
+        a string). AWS only.'
       - An ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>); or empty.
-    type: str
+    type: raw
     default: ''
   # END generated
   variable_names:
@@ -269,12 +271,11 @@ from ansible_collections.mirrorlab.vpc.plugins.module_utils.experiment import (
 
 
 def argument_spec():
-    """One option per variable of the model (model.EXPERIMENT), with its type and default."""
+    """One option per variable of the model (model.EXPERIMENT) with its default, each of type
+    raw (model.ARGSPEC_TYPE): build_experiment checks the declared types, naming the variable."""
     spec = {}
     for option in model.EXPERIMENT:
-        spec[option.name] = {"type": option.type, "default": copy.deepcopy(option.default)}
-        if option.type == "list":
-            spec[option.name]["elements"] = getattr(option.elements, "type", option.elements)
+        spec[option.name] = {"type": model.ARGSPEC_TYPE, "default": copy.deepcopy(option.default)}
     return spec
 
 

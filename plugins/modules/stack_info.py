@@ -31,6 +31,19 @@ options:
     type: list
     elements: str
     required: true
+  deployment:
+    description:
+      - The deployment the stacks should belong to. When given, RV(foreign) lists every existing
+        stack without the tag C(mirrorlab:deployment=<deployment>), and every bucket named in a
+        C(BucketName) output of the deployment's stacks that is neither that stack's own resource
+        nor tagged so (one C(ListStackResources) call per such stack, one C(GetBucketTagging) at most).
+    type: str
+  buckets:
+    description:
+      - With O(deployment), also list the buckets tagged C(mirrorlab:deployment=<deployment>) in
+        RV(buckets) (one C(ListBuckets) call and one C(GetBucketTagging) per bucket of the account).
+    type: bool
+    default: false
   events:
     description:
       - How many of each stack's newest events to return (0 = none).
@@ -69,6 +82,13 @@ EXAMPLES = r"""
     names: [mirrorlab-target-instance]
     events: 3
   register: target_events
+
+- name: Stop when a stack or bucket of that name is someone else's
+  mirrorlab.vpc.stack_info:
+    names: [mirrorlab-sample-service, mirrorlab-target-instance, mirrorlab-mirroring]
+    deployment: mirrorlab
+  register: stacks_owned
+  failed_when: stacks_owned.foreign | length > 0
 """
 
 RETURN = r"""
@@ -161,6 +181,26 @@ unrecoverable:
   type: list
   elements: str
   sample: []
+foreign:
+  description:
+    - With O(deployment), the stacks and buckets that are not the deployment's, each with why;
+      mirrorlab updates or deletes none of them. Empty without O(deployment).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{kind: stack, name: mirrorlab-sample-service,
+            reason: "it has no tag mirrorlab:deployment, so mirrorlab did not create it (status CREATE_COMPLETE)"}]
+buckets:
+  description: With O(buckets) and O(deployment), the names of the buckets tagged for the deployment.
+  returned: always
+  type: list
+  elements: str
+  sample: [mirrorlab-target-instance-capturebucket-1a2b3c4d5e6f]
+refusal:
+  description: With RV(foreign) not empty, the message that stops the playbooks; else empty.
+  returned: always
+  type: str
+  sample: ""
 summary:
   description: Every stack with its status, for messages.
   returned: always
@@ -175,6 +215,12 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.ownership import (
+    deployment_buckets,
+    foreign_buckets,
+    foreign_stacks,
+    refusal,
+)
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.stacks import describe_stacks
 
 
@@ -182,14 +228,25 @@ def main():
     argument_spec = dict(
         names=dict(type="list", elements="str", required=True),
         events=dict(type="int", default=0),
+        deployment=dict(type="str"),
+        buckets=dict(type="bool", default=False),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     if module.params["events"] < 0:
         module.fail_json(msg=f"events must be 0 or more, got {module.params['events']}")
+    deployment = module.params["deployment"]
     try:
-        result = describe_stacks(module.client("cloudformation"), module.params["names"], module.params["events"])
+        cfn = module.client("cloudformation")
+        result = describe_stacks(cfn, module.params["names"], module.params["events"])
+        foreign, buckets = [], []
+        if deployment:
+            s3 = module.client("s3")
+            foreign = foreign_stacks(result["stacks"], deployment) + foreign_buckets(cfn, s3, result["stacks"], deployment)
+            if module.params["buckets"]:
+                buckets = deployment_buckets(s3, deployment)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
         module.fail_json_aws(e, msg="Failed to read the CloudFormation stacks")
+    result.update(foreign=foreign, buckets=buckets, refusal=refusal(foreign, deployment))
     module.exit_json(changed=False, **result)
 
 

@@ -386,8 +386,19 @@ def test_target_instance_security_and_access(rendered, count):
     assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
     role = resources["CaptureInstanceRole"]["Properties"]
-    assert role["ManagedPolicyArns"] == [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"}]
-    (policy,) = role["Policies"]
+    # Least privilege: no managed policy (AmazonSSMManagedInstanceCore reads every SSM parameter),
+    # the Session Manager agent's actions only, and the archive prefix.
+    assert "ManagedPolicyArns" not in role
+    session, policy = role["Policies"]
+    assert session["PolicyName"] == "session-manager"
+    (agent,) = session["PolicyDocument"]["Statement"]
+    assert (agent["Effect"], agent["Resource"]) == ("Allow", "*")
+    assert sorted(agent["Action"]) == ["ssm:UpdateInstanceInformation", "ssmmessages:CreateControlChannel",
+                                       "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel",
+                                       "ssmmessages:OpenDataChannel"]
+    assert not any(k.endswith("Name") and k.startswith(("Role", "InstanceProfile")) for k in role)
+    assert template["Resources"]["CaptureBucket"]["DeletionPolicy"] == "RetainExceptOnCreate"
+    assert template["Resources"]["CaptureBucket"]["UpdateReplacePolicy"] == "Retain"
     for stmt in policy["PolicyDocument"]["Statement"]:
         assert "*" not in json.dumps(stmt["Action"])
         assert stmt["Resource"] in (

@@ -1,10 +1,12 @@
 """Validation and normalization of the experiment model (docs/experiment.md)."""
 
 import copy
+import re
 
 import pytest
 from model_cases import assert_refused, case_ids
 
+from ansible_collections.mirrorlab.vpc.plugins.module_utils import model
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.experiment import (
     DEFAULTS,
     build_experiment,
@@ -245,3 +247,73 @@ def test_misspelled_variables():
         "mirrorlab_filters is not a variable of the experiment model and is ignored; did you mean mirrorlab_filter?",
         "mirrorlab_sesion is not a variable of the experiment model and is ignored; did you mean mirrorlab_session?",
     ]
+
+
+# ---- the messages themselves (issue 11): exact texts, every one naming its mirrorlab_* variable
+
+MESSAGES = [
+    ({"filter": {"rules": [R(destination_ports="70000")]}},
+     "mirrorlab_filter.rules[0].destination_ports: ports must be 0-65535 (\"N\" or \"N-M\"), got '70000'"),
+    ({"filter": {"rules": [R(source_ports=70000)]}},
+     "mirrorlab_filter.rules[0].source_ports: ports must be 0-65535 (\"N\" or \"N-M\"), got 70000"),
+    ({"filter": {"rules": [R(number=7), R(number=7)]}},
+     "mirrorlab_filter.rules[1].number: rule number 7 is already used by mirrorlab_filter.rules[0] in direction "
+     "ingress; numbers must be unique per direction"),
+    ({"deployment": None},
+     "mirrorlab_deployment: is null (in YAML: the variable with nothing after its colon); give it a value, "
+     "or leave it out for the default 'mirrorlab'"),
+    ({"https": None}, "mirrorlab_https: is null (in YAML: the variable with nothing after its colon); give it a "
+                      "value, or leave it out for the default False"),
+    ({"network": {"vpc_id": "vpc-0123456789abcdef0", "subnet_ids": ["subnet-0123456789abcdef0"]}},
+     "mirrorlab_network.subnet_ids: must list at least 2 subnets (in different zones) when "
+     "mirrorlab_network.vpc_id is given, got 1"),
+    ({"network": {"subnet_ids": ["subnet-0123456789abcdef0"]}},
+     "mirrorlab_network.subnet_ids: is only used with mirrorlab_network.vpc_id; give vpc_id too, or leave both "
+     "empty to import them"),
+]
+
+
+@pytest.mark.parametrize("values,message", MESSAGES, ids=[m.split(":")[0] for dummy, m in MESSAGES])
+def test_message_names_the_variable_and_echoes_the_value(values, message):
+    dummy, errors = build_experiment(values)
+    assert message in errors, errors
+
+
+def test_too_many_sources_names_the_target_variable():
+    dummy, errors = build_experiment({"sources": [
+        {"type": "network_interface", "id": "eni-0123456%010x" % i} for i in range(11)]})
+    assert errors == ["mirrorlab_sources: an ENI target (mirrorlab_target.count 1) accepts at most 10 sessions; "
+                      "11 sources need at least 11; use mirrorlab_target.count > 1 (an NLB target)"]
+
+
+@pytest.mark.parametrize("name,why", [
+    ("", "it is empty"),
+    ("a" * 24, "it has 24 characters"),
+    ("9lab", "it starts with '9', not a lower-case letter"),
+    ("Lab", "it starts with 'L', not a lower-case letter"),
+    ("my_lab.x", "'.', '_' are not allowed"),
+    ("myLab", "'L' is not allowed"),
+    ("lab-", "it ends in '-'"),
+])
+def test_deployment_name_message_says_what_is_wrong(name, why):
+    dummy, errors = build_experiment({"deployment": name})
+    assert len(errors) == 1 and errors[0].startswith("mirrorlab_deployment: must be 1-23 characters")
+    assert errors[0].endswith("got %r: %s" % (name, why)), errors
+
+
+def test_null_mappings_and_lists_still_mean_the_default():
+    experiment, errors = build_experiment({"network": None, "capture": None, "sources": None})
+    assert errors == [] and experiment["sources"] == [{"type": "sample_service"}]
+
+
+def test_every_message_of_the_battery_names_a_mirrorlab_variable():
+    """Every message of BAD starts with the mirrorlab_* path, and none names a bare model key
+    (`already used by filter.rules[0]`, `(target.count 1)`) or a Python class."""
+    keys = "|".join(o.name for o in model.EXPERIMENT)
+    bare = re.compile(r"(?<![\w.])(%s)(\.|\[)" % keys)
+    for values, dummy_path, dummy_rule in BAD + [(v, None, None) for v, dummy in MESSAGES]:
+        dummy, errors = build_experiment(values)
+        for error in errors:
+            assert error.startswith("mirrorlab_"), error
+            assert "<class" not in error, error
+            assert not bare.search(error.split(": ", 1)[1]), error

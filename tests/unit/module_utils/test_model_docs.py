@@ -31,6 +31,8 @@ GENERATED = [
     "roles/capture/meta/argument_specs.yml",
     "docs/capture.md",
 ]
+# How the descriptions name a declared type (the specs themselves say raw).
+TYPE_WORDS = {"str": "a string", "int": "an integer", "bool": "a boolean", "dict": "a mapping", "list": "a list"}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +58,9 @@ def test_the_argument_specs_declare_the_schema():
     assert list(options) == [model.PREFIX + o.name for o in model.EXPERIMENT]
     for option in model.EXPERIMENT:
         spec = options[model.PREFIX + option.name]
-        assert (spec["type"], spec["default"]) == (option.type, option.default), option.name
+        # raw: experiment_info checks the declared type (named in the description) itself
+        assert (spec["type"], spec["default"]) == (model.ARGSPEC_TYPE, option.default), option.name
+        assert TYPE_WORDS[option.type] in spec["description"][0], option.name
         assert spec.get("choices") == (list(option.choices) if option.choices else None), option.name
     capture = yaml.safe_load((ROOT / "roles/capture/meta/argument_specs.yml").read_text())
     options = capture["argument_specs"]["main"]["options"]
@@ -71,7 +75,8 @@ def test_module_documentation_and_argument_spec_follow_the_schema():
     spec = experiment_info.argument_spec()
     assert list(spec) == [o.name for o in model.EXPERIMENT]
     for option in model.EXPERIMENT:
-        assert doc[option.name]["type"] == spec[option.name]["type"] == option.type
+        assert doc[option.name]["type"] == spec[option.name]["type"] == model.ARGSPEC_TYPE
+        assert TYPE_WORDS[option.type] in doc[option.name]["description"][0], option.name
         assert doc[option.name]["default"] == spec[option.name]["default"] == option.default
         assert model.PREFIX + option.name in " ".join(doc[option.name]["description"])
 
@@ -127,12 +132,12 @@ def test_a_new_key_is_one_schema_entry(generator, monkeypatch):
     assert build_experiment({})[0]["expire_after"] == 0
     dummy, errors = build_experiment({"expire_after": -1})
     assert errors == ["mirrorlab_expire_after: must be an integer 0-720, got -1"]
-    assert experiment_info.argument_spec()["expire_after"] == {"type": "int", "default": 0}
+    assert experiment_info.argument_spec()["expire_after"] == {"type": model.ARGSPEC_TYPE, "default": 0}
     files = generator.expected_files()
     assert "| `mirrorlab_expire_after` | `0` | AWS | 0-720; hours after which" in files["docs/experiment.md"]
     assert 'expire_after: "{{ mirrorlab_expire_after | default(omit) }}"' in files["roles/experiment/tasks/main.yml"]
     specs = yaml.safe_load(files["roles/experiment/meta/argument_specs.yml"])
-    assert specs["argument_specs"]["main"]["options"]["mirrorlab_expire_after"]["type"] == "int"
+    assert specs["argument_specs"]["main"]["options"]["mirrorlab_expire_after"]["type"] == model.ARGSPEC_TYPE
     module_doc = files["plugins/modules/experiment_info.py"]
     assert "  expire_after:\n" in module_doc
 

@@ -50,7 +50,7 @@ def test_failure_lists_every_problem(capsys):
     assert code == 1 and result["failed"] is True
     assert result["errors"] == [
         "mirrorlab_deployment: must be 1-23 characters: a lower-case letter, then lower-case letters, digits or '-', "
-        "not ending in '-' (it prefixes CloudFormation stack names), got 'X'",
+        "not ending in '-' (it prefixes CloudFormation stack names), got 'X': it starts with 'X', not a lower-case letter",
         "mirrorlab_filter.rules[0].destination_cidr: must be in the same IP family as source_cidr (IPv4), got IPv6",
         "mirrorlab_session.vni: must be an integer 0-16777215, got 16777216",
     ]
@@ -115,6 +115,30 @@ def test_role_refuses_bad_input_before_anything_else(tmp_path):
     assert "mirrorlab_session.vni: must be an integer 0-16777215, got -5" in proc.stdout
     assert "mirrorlab_filter.rules[0].direction: must be ingress or egress" in proc.stdout
     assert "mirrorlab_filter.rules[0].number: is required" in proc.stdout
+    assert not out.exists()
+
+
+def test_role_refuses_type_mix_ups_naming_the_variable_not_a_python_class(tmp_path):
+    """A mapping where a list belongs (and the like) reaches the model's own check: the role's and
+    the module's argument specs are raw, so Ansible's coercion message never shows."""
+    play = tmp_path / "play.yml"
+    play.write_text(PLAY)
+    out = tmp_path / "experiment.json"
+    extra = {"out": str(out), "mirrorlab_sources": {"type": "sample_service"}, "mirrorlab_target": [1],
+             "mirrorlab_network": "10.0.0.0/16", "mirrorlab_https": "maybe", "mirrorlab_deployment": None,
+             "mirrorlab_session": {"vni": {"a": 1}}}
+    proc = run(["ansible-playbook", "-i", "localhost,", "-c", "local", str(play), "-e", json.dumps(extra)],
+               cwd=ROOT, check=False)
+    text = " ".join(proc.stdout.split())
+    assert proc.returncode != 0
+    assert "<class" not in proc.stdout + proc.stderr and "unable to convert" not in text
+    for expected in ("mirrorlab_sources: must be a non-empty list of sources",
+                     "mirrorlab_target: must be a mapping with keys count, instance_type, spot",
+                     "mirrorlab_network: must be a mapping with keys",
+                     "mirrorlab_https: must be a boolean (true or false), got 'maybe'",
+                     "mirrorlab_deployment: is null",
+                     "mirrorlab_session.vni: must be an integer 0-16777215, got {'a': 1}"):
+        assert expected in text, (expected, text[-3000:])
     assert not out.exists()
 
 
