@@ -114,3 +114,11 @@ def test_estimated_session_counts_say_they_are_estimates():
     count, exact = pricing.source_enis(model)
     assert (count, exact) == (pricing.DEFAULT_ZONES + 1, False)
     assert "estimated" in by_item(pricing.estimate(model))["mirror sessions"]["note"]
+
+
+def test_expire_after_is_hours_0_to_720():
+    assert experiment("us-east-1", 1)["expire_after"] == 0
+    assert build_experiment({"backend": "aws", "expire_after": 12})[0]["expire_after"] == 12
+    for bad in (-1, 721):
+        dummy, errors = build_experiment({"backend": "aws", "expire_after": bad})
+        assert errors == ["mirrorlab_expire_after: must be 0 (never) or an integer 1-720, got %d" % bad]
