@@ -150,10 +150,10 @@ def public_addresses(experiment):
     return addresses
 
 
-def _item(name, quantity, entry, hours_factor=1.0, note=""):
+def _item(stack, name, quantity, entry, hours_factor=1.0, note=""):
     usd = entry["usd"]
     hourly = None if usd is None else quantity * usd * hours_factor
-    return {"item": name, "quantity": quantity, "unit": entry["unit"], "unit_usd": usd, "hourly_usd": hourly,
+    return {"stack": stack, "item": name, "quantity": quantity, "unit": entry["unit"], "unit_usd": usd, "hourly_usd": hourly,
             "confirmed": entry["confirmed"], "page": entry["page"], "seen_on": entry["seen_on"], "note": note}
 
 
@@ -171,21 +171,21 @@ def estimate(experiment, sessions=None, hours=None):
     enis, exact = source_enis(experiment, sessions)
     instance = price(region, "instance", target["instance_type"])
     items = [
-        _item("mirror sessions", enis, price(region, "mirror_session_hour"),
+        _item("mirroring", "mirror sessions", enis, price(region, "mirror_session_hour"),
               note="" if exact else "estimated: the source ENIs are known after deploying"),
-        _item("capture instances (%s)" % target["instance_type"], count, instance,
+        _item("target_instance", "capture instances (%s)" % target["instance_type"], count, instance,
               note="spot: at most this (the on-demand price)" if target.get("spot") else ""),
-        _item("capture root volumes (gp3, %d GiB each)" % ROOT_VOLUME_GB, count * ROOT_VOLUME_GB,
+        _item("target_instance", "capture root volumes (gp3, %d GiB each)" % ROOT_VOLUME_GB, count * ROOT_VOLUME_GB,
               price(region, "ebs_gp3_gb_month"), 1.0 / GB_MONTH_HOURS),
-        _item("application load balancer", 1, price(region, "alb_hour")),
-        _item("Fargate vCPU (%g vCPU x %d task)" % (SAMPLE_TASK["vcpu"], SAMPLE_TASK["count"]),
+        _item("sample_service", "application load balancer", 1, price(region, "alb_hour")),
+        _item("sample_service", "Fargate vCPU (%g vCPU x %d task)" % (SAMPLE_TASK["vcpu"], SAMPLE_TASK["count"]),
               SAMPLE_TASK["vcpu"] * SAMPLE_TASK["count"], price(region, "fargate_vcpu_hour")),
-        _item("Fargate memory (%g GB x %d task)" % (SAMPLE_TASK["memory_gb"], SAMPLE_TASK["count"]),
+        _item("sample_service", "Fargate memory (%g GB x %d task)" % (SAMPLE_TASK["memory_gb"], SAMPLE_TASK["count"]),
               SAMPLE_TASK["memory_gb"] * SAMPLE_TASK["count"], price(region, "fargate_gb_hour")),
-        _item("public IPv4 addresses", public_addresses(experiment), price(region, "public_ipv4_hour")),
+        _item("sample_service", "public IPv4 addresses", public_addresses(experiment), price(region, "public_ipv4_hour")),
     ]
     if count > 1:
-        items.append(_item("network load balancer (scale-out target)", 1, price(region, "nlb_hour")))
+        items.append(_item("target_instance", "network load balancer (scale-out target)", 1, price(region, "nlb_hour")))
     known = [item for item in items if item["hourly_usd"] is not None]
     # Nothing known is unknown, not $0.
     hourly = sum(item["hourly_usd"] for item in known) if known else None
