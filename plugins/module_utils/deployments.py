@@ -133,7 +133,7 @@ def lab_deployments(namespaces, machine_root):
         others = [o["deployment"] for o in result if o is not lab and o["deployment"].startswith(lab["deployment"] + "-")]
         lab["namespaces"] = [n for n in lab["namespaces"]
                              if not any(n.startswith("%s%s-" % (LAB_PREFIX, o)) for o in others)]
-    return result
+    return sorted(result, key=lambda lab: lab["deployment"])
 
 
 def pcap_bytes(directory):
