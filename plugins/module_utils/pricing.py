@@ -221,6 +221,11 @@ def money(usd):
     return "unknown" if usd is None else "$%.4f" % usd
 
 
+def unit_money(usd):
+    """A unit price as the table has it (up to 6 decimals): $0.04048, not $0.0405."""
+    return "unknown" if usd is None else "$" + ("%.6f" % usd).rstrip("0").rstrip(".")
+
+
 def summary_lines(result):
     """The estimate as lines for a playbook summary."""
     lower = "" if result["complete"] or result["hourly_usd"] is None else "at least "
@@ -231,11 +236,11 @@ def summary_lines(result):
                 % (lower, money(result["lifetime_usd"]), result["hours"]))]
     for item in result["items"]:
         lines.append("  %s: %g x %s per %s = %s per hour%s%s"
-                     % (item["item"], item["quantity"], money(item["unit_usd"]), item["unit"],
+                     % (item["item"], item["quantity"], unit_money(item["unit_usd"]), item["unit"],
                         money(item["hourly_usd"]), "" if item["confirmed"] or item["unit_usd"] is None
                         else " (price not confirmed on the AWS page)", "; " + item["note"] if item["note"] else ""))
     for note in result["notes"]:
-        lines.append("  plus by use: %s, %s per %s" % (note["item"], money(note["unit_usd"]), note["unit"]))
+        lines.append("  plus by use: %s, %s per %s" % (note["item"], unit_money(note["unit_usd"]), note["unit"]))
     if result["unknown"]:
         lines.append("  unknown prices (not in the table for %s, not in the totals): %s"
                      % (result["region"], ", ".join(result["unknown"])))

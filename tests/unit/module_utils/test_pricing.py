@@ -122,3 +122,9 @@ def test_expire_after_is_hours_0_to_720():
     for bad in (-1, 721):
         dummy, errors = build_experiment({"backend": "aws", "expire_after": bad})
         assert errors == ["mirrorlab_expire_after: must be 0 (never) or an integer 1-720, got %d" % bad]
+
+
+def test_unit_prices_are_shown_as_the_table_has_them():
+    lines = "\n".join(pricing.estimate(experiment("us-east-1", 1))["lines"])
+    assert "x $%g per vCPU-hour" % usd("us-east-1", "fargate_vcpu_hour") in lines
+    assert pricing.unit_money(0.04048) == "$0.04048" and pricing.unit_money(1.0) == "$1" and pricing.unit_money(None) == "unknown"
