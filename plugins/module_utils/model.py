@@ -55,6 +55,7 @@ VPC_PREFIX_MIN, VPC_PREFIX_MAX = 16, 28  # vpc_cidr: "between /16 and /28"
 VXLAN_PORT = 4789  # vxlan: the IANA-assigned VXLAN port, on which AWS sends the mirrored packets
 # Not AWS limits, mirrorlab's own:
 TARGET_COUNT_MIN, TARGET_COUNT_MAX = 1, 10  # capture instances the target-instance stack can hold
+EXPIRE_AFTER_MAX = 720  # hours (30 days) an AWS deployment may be given before its sessions expire
 # The deployment name prefixes stack and resource names (an ALB's name, at most 32 characters,
 # is "<deployment>-alb" plus a suffix): 1-23 characters. One regular expression, valid in Python
 # and in CloudFormation's AllowedPattern.
@@ -253,6 +254,10 @@ EXPERIMENT = [
                rule="must be an EC2 instance type such as t3.small, got %r"),
         Option("spot", "bool", False, "a spot instance", backends=AWS),
     ]),
+    Option("expire_after", "int", 0, "hours after which an EventBridge Scheduler schedule in the account deletes the "
+                                     "mirroring stack (the billed sessions) without the user's machine; a re-run of "
+                                     "site.yml sets it anew from then (docs/cost.md)", backends=AWS,
+           minimum=1, maximum=EXPIRE_AFTER_MAX, zero="never"),
     Option("capture", "dict", {}, doc="the capture role's settings, each key a `capture_<key>` variable without its prefix",
            kind="capture", rule="must be a mapping (see the capture role's capture_* variables)"),
     Option("discard_captures", "bool", False, "teardown.yml deletes the pcap files (AWS: and the archive) instead of "

@@ -137,6 +137,14 @@ options:
       count: 1
       instance_type: t3.small
       spot: false
+  expire_after:
+    description:
+      - Hours after which an EventBridge Scheduler schedule in the account deletes the mirroring stack (the
+        billed sessions) without the user's machine; a re-run of site.yml sets it anew from then (docs/cost.md)
+        (C(mirrorlab_expire_after)). AWS only.
+      - 0 (never) or an integer 1-720.
+    type: int
+    default: 0
   capture:
     description:
       - The capture role's settings, each key a C(capture_<key>) variable without its prefix (C(mirrorlab_capture),
@@ -226,6 +234,7 @@ experiment:
            destination_cidr: 0.0.0.0/0, source_ports: null, destination_ports: null, description: all TCP out}
     session: {vni: 12345, session_number: 1, packet_length: null}
     target: {count: 1, instance_type: t3.small, spot: false}
+    expire_after: 0
     capture: {link_name: capture0, extra_vnis: [], interface: "", dstport: 4789, mtu: 0, link_manager: auto,
               tool: tcpdump, dir: /var/lib/mirrorlab/capture, rotate_seconds: 300, rotate_mb: 100,
               max_total_mb: 2048, min_free_mb: 1024, housekeeping_seconds: 15, snaplen: 0, filter: "",

@@ -317,8 +317,8 @@ def test_target_instance_security_and_access(rendered, count):
     # plain Jinja2 (no trim_blocks) renders the same template
     assert load(render_with_jinja2(target_vars(count), TARGET_INSTANCE)) == template
     resources = template["Resources"]
-    # (bucket policies and instance profiles cannot carry tags)
-    assert_tagged(template, exempt=("AWS::S3::BucketPolicy", "AWS::IAM::InstanceProfile"))
+    # (bucket policies, instance profiles and schedules cannot carry tags)
+    assert_tagged(template, exempt=("AWS::S3::BucketPolicy", "AWS::IAM::InstanceProfile", "AWS::Scheduler::Schedule"))
     assert "KeyName" not in json.dumps(template)
 
     (sg,) = of_type(template, "AWS::EC2::SecurityGroup").values()

@@ -36,6 +36,8 @@ What it adds, and why (docs/aws.md, "What the moto tests emulate"):
 9. Properties moto's CloudFormation dropped: a load balancer's Type (every one became an ALB,
    so the scale-out NLB refused its UDP listener) and a role's ManagedPolicyArns (none were
    attached): tests/moto_ext/cfn_properties.py.
+10. AWS::Scheduler::Schedule in CloudFormation (the expiry schedule), through moto's scheduler
+   backend; no schedule ever fires: tests/moto_ext/scheduler.py.
 """
 
 from __future__ import annotations
@@ -485,10 +487,11 @@ def _patch_bucket_delete() -> None:
 
 def _install_ssmrig_additions() -> None:
     """Items 8 and 9 of the module doc (the SSM rig of tests/ssm needs both)."""
-    from . import cfn_properties, ssm_sessions
+    from . import cfn_properties, scheduler, ssm_sessions
 
     ssm_sessions.install()
     cfn_properties.install()
+    scheduler.install()
 
 
 def install(create_delay: float = 0.0, delete_delay: float = 0.0) -> None:

@@ -164,6 +164,7 @@ def test_defaults_give_the_documented_model():
         ]},
         "session": {"vni": 12345, "session_number": 1, "packet_length": None},
         "target": {"count": 1, "instance_type": "t3.small", "spot": False},
+        "expire_after": 0,
         "capture": CAPTURE_DEFAULTS,
         "https": False,
         "certificate_arn": "",

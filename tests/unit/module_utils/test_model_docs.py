@@ -121,25 +121,25 @@ def test_the_check_fails_on_a_stale_file(generator, tmp_path, monkeypatch):
 
 def test_a_new_key_is_one_schema_entry(generator, monkeypatch):
     """An option added to the schema alone is validated, normalized, returned, documented and
-    passed by the role: mirrorlab_expire_after as a later issue will add it (hours, AWS)."""
+    passed by the role: a hypothetical mirrorlab_linger_hours (hours, AWS)."""
     extended = model.EXPERIMENT + [
-        model.Option("expire_after", "int", 0, "hours after which the deployment removes itself; 0 = never",
+        model.Option("linger_hours", "int", 0, "hours the deployment lingers; 0 = never",
                      backends=model.AWS, minimum=0, maximum=720),
     ]
     monkeypatch.setattr(model, "EXPERIMENT", extended)
-    experiment, errors = build_experiment({"expire_after": "12"})
-    assert errors == [] and experiment["expire_after"] == 12
-    assert build_experiment({})[0]["expire_after"] == 0
-    dummy, errors = build_experiment({"expire_after": -1})
-    assert errors == ["mirrorlab_expire_after: must be an integer 0-720, got -1"]
-    assert experiment_info.argument_spec()["expire_after"] == {"type": model.ARGSPEC_TYPE, "default": 0}
+    experiment, errors = build_experiment({"linger_hours": "12"})
+    assert errors == [] and experiment["linger_hours"] == 12
+    assert build_experiment({})[0]["linger_hours"] == 0
+    dummy, errors = build_experiment({"linger_hours": -1})
+    assert errors == ["mirrorlab_linger_hours: must be an integer 0-720, got -1"]
+    assert experiment_info.argument_spec()["linger_hours"] == {"type": model.ARGSPEC_TYPE, "default": 0}
     files = generator.expected_files()
-    assert "| `mirrorlab_expire_after` | `0` | AWS | 0-720; hours after which" in files["docs/experiment.md"]
-    assert 'expire_after: "{{ mirrorlab_expire_after | default(omit) }}"' in files["roles/experiment/tasks/main.yml"]
+    assert "| `mirrorlab_linger_hours` | `0` | AWS | 0-720; hours the deployment lingers" in files["docs/experiment.md"]
+    assert 'linger_hours: "{{ mirrorlab_linger_hours | default(omit) }}"' in files["roles/experiment/tasks/main.yml"]
     specs = yaml.safe_load(files["roles/experiment/meta/argument_specs.yml"])
-    assert specs["argument_specs"]["main"]["options"]["mirrorlab_expire_after"]["type"] == model.ARGSPEC_TYPE
+    assert specs["argument_specs"]["main"]["options"]["mirrorlab_linger_hours"]["type"] == model.ARGSPEC_TYPE
     module_doc = files["plugins/modules/experiment_info.py"]
-    assert "  expire_after:\n" in module_doc
+    assert "  linger_hours:\n" in module_doc
 
 
 def test_a_list_of_mappings_with_their_own_keys_is_one_entry(monkeypatch):
