@@ -124,10 +124,17 @@ def check_extra_sessions(option, value, path, errors):
     return extra if len(errors) == before else None
 
 
-def check_sessions(errors, session):
+def check_sessions(errors, backend, session):
     """The rules between the sessions on one ENI: distinct session numbers; one VNI per ENI
-    only for a single session (the per-ENI VNIs would collide with the others')."""
+    only for a single session (the per-ENI VNIs would collide with the others'); both options
+    on AWS only for now (the lab mirrors one session per interface, docs/filters.md)."""
     if not session or session["extra"] is None:
+        return
+    if backend == "lab":
+        for key, value in (("extra", session["extra"]), ("vni_per_eni", session["vni_per_eni"])):
+            if value:
+                errors.add("session." + key, "is AWS only for now: the lab mirrors one session per interface "
+                                             "with mirrorlab_session.vni (docs/filters.md)")
         return
     numbers = {session["session_number"]: "%ssession.session_number" % PREFIX}
     for index, extra in enumerate(session["extra"]):
@@ -222,7 +229,7 @@ def build_experiment(values):
     flt = model_values["filter"] = fill_presets(flt, vpc_cidr)
     sources, target, session = model_values["sources"], model_values["target"], model_values["session"]
     check_target(errors, backend, target, sources)
-    check_sessions(errors, session)
+    check_sessions(errors, backend, session)
     for extra in (session or {}).get("extra") or []:
         extra["filter"] = fill_presets(extra["filter"], vpc_cidr)
         if extra["vni"] is None:

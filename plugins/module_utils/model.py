@@ -187,7 +187,7 @@ RULE_OPTIONS = [
            minimum=RULE_NUMBER_MIN, maximum=RULE_NUMBER_MAX),
     Option("action", "str", doc="`accept`: mirrored, `reject`: not mirrored", choices=ACTIONS),
     Option("protocol", "str", default="all", doc="`tcp`, `udp`, `icmp`, `all` or a number 0-255"),
-    Option("source_cidr", "str", doc="IPv4 or IPv6 CIDR (a bare address is /32 or /128); AWS: IPv4 only"),
+    Option("source_cidr", "str", doc="IPv4 or IPv6 CIDR (a bare address is /32 or /128)"),
     Option("destination_cidr", "str", doc="same IP family as `source_cidr`"),
     Option("source_ports", "str", doc="`N` or `N-M` (0-65535), tcp and udp only; omitted = any"),
     Option("destination_ports", "str", doc="`N` or `N-M` (0-65535), tcp and udp only; omitted = any"),
@@ -251,19 +251,20 @@ EXPERIMENT = [
         Option("packet_length", "int", None, "bytes mirrored of each packet; null = the whole packet",
                minimum=PACKET_LENGTH_MIN, maximum=PACKET_LENGTH_MAX, nullable=True),
         Option("vni_per_eni", "bool", False, "each source ENI's session gets its own VNI: `vni` + the ENI's position in "
-                                             "the resolved sources (0, 1, ...); `vni-map.json` next to the pcaps names "
-                                             "the ENI, zone and source of each VNI"),
+                                             "the source ENIs sorted by id (0, 1, ...); `vni-map.json` next to the "
+                                             "fetched pcaps names the ENI, zone and source of each VNI",
+               backends=AWS),
         Option("extra", "list", [], "up to %d more sessions on every source ENI (AWS quota: %d per source ENI), each "
                                     "with its own `session_number`, filter and VNI; a packet goes to the "
                                     "lowest-numbered session whose filter accepts it, once"
                % (SESSIONS_PER_SOURCE_ENI - 1, SESSIONS_PER_SOURCE_ENI),
-               elements="dict", options=EXTRA_SESSION_OPTIONS, none_is_default=True, kind="extra_sessions",
+               backends=AWS, elements="dict", options=EXTRA_SESSION_OPTIONS, none_is_default=True, kind="extra_sessions",
                rule="must be a list of sessions, e.g. [{session_number: 2, filter: {preset: alb_target}}]"),
     ]),
     Option("target", "dict", doc="the capture target", options=[
         Option("type", "str", "instance", "`instance`: capture instances made by mirrorlab; "
-                                          "`gateway_load_balancer_endpoint`: an existing GWLB endpoint "
-                                          "(`gwlb_endpoint_id`, AWS only), no capture instance is created",
+                                          "`gateway_load_balancer_endpoint`: the sessions go to an existing "
+                                          "GWLB endpoint (`gwlb_endpoint_id`, AWS only; the lab refuses it)",
                choices=TARGET_TYPES),
         Option("gwlb_endpoint_id", "str", "", "the Gateway Load Balancer endpoint, with `type: gateway_load_balancer_endpoint`",
                backends=AWS, pattern=aws_id_pattern("vpce"), allow_empty=True, rule=aws_id_rule("vpce")),

@@ -102,7 +102,7 @@ options:
       - 'C(rules[].number): 1-32766; unique per direction; lower is evaluated first.'
       - 'C(rules[].action): C(accept) or C(reject); C(accept): mirrored, C(reject): not mirrored.'
       - 'C(rules[].protocol) (default C(all)): C(tcp), C(udp), C(icmp), C(all) or a number 0-255.'
-      - 'C(rules[].source_cidr): IPv4 or IPv6 CIDR (a bare address is /32 or /128); AWS: IPv4 only.'
+      - 'C(rules[].source_cidr): IPv4 or IPv6 CIDR (a bare address is /32 or /128).'
       - 'C(rules[].destination_cidr): same IP family as C(source_cidr).'
       - 'C(rules[].source_ports): C(N) or C(N-M) (0-65535), tcp and udp only; omitted = any.'
       - 'C(rules[].destination_ports): C(N) or C(N-M) (0-65535), tcp and udp only; omitted = any.'
@@ -120,11 +120,12 @@ options:
       - 'C(packet_length) (default C(null)): 1-8500 or null; bytes mirrored of each packet; null = the whole
         packet.'
       - 'C(vni_per_eni) (default C(false)): true or false; each source ENI''s session gets its own VNI:
-        C(vni) + the ENI''s position in the resolved sources (0, 1, ...); C(vni-map.json) next to the pcaps
-        names the ENI, zone and source of each VNI.'
+        C(vni) + the ENI''s position in the source ENIs sorted by id (0, 1, ...); C(vni-map.json) next to
+        the fetched pcaps names the ENI, zone and source of each VNI. AWS only.'
       - 'C(extra) (default C([])): a list of sessions, e.g. [{session_number: 2, filter: {preset: alb_target}}];
         up to 2 more sessions on every source ENI (AWS quota: 3 per source ENI), each with its own C(session_number),
-        filter and VNI; a packet goes to the lowest-numbered session whose filter accepts it, once.'
+        filter and VNI; a packet goes to the lowest-numbered session whose filter accepts it, once. AWS
+        only.'
       - 'C(extra[].session_number): 1-32766; required; unique among the ENI''s sessions, lowest first.'
       - 'C(extra[].vni) (default C(null)): 0-16777215 or null; its VNI; null = C(mirrorlab_session.vni);
         another VNI gets its own capture link.'
@@ -139,8 +140,7 @@ options:
       - 'C(extra[].filter.rules[].action): C(accept) or C(reject); C(accept): mirrored, C(reject): not mirrored.'
       - 'C(extra[].filter.rules[].protocol) (default C(all)): C(tcp), C(udp), C(icmp), C(all) or a number
         0-255.'
-      - 'C(extra[].filter.rules[].source_cidr): IPv4 or IPv6 CIDR (a bare address is /32 or /128); AWS:
-        IPv4 only.'
+      - 'C(extra[].filter.rules[].source_cidr): IPv4 or IPv6 CIDR (a bare address is /32 or /128).'
       - 'C(extra[].filter.rules[].destination_cidr): same IP family as C(source_cidr).'
       - 'C(extra[].filter.rules[].source_ports): C(N) or C(N-M) (0-65535), tcp and udp only; omitted = any.'
       - 'C(extra[].filter.rules[].destination_ports): C(N) or C(N-M) (0-65535), tcp and udp only; omitted
@@ -157,8 +157,8 @@ options:
     description:
       - The capture target (C(mirrorlab_target)).
       - 'C(type) (default C(instance)): C(instance) or C(gateway_load_balancer_endpoint); C(instance): capture
-        instances made by mirrorlab; C(gateway_load_balancer_endpoint): an existing GWLB endpoint (C(gwlb_endpoint_id),
-        AWS only), no capture instance is created.'
+        instances made by mirrorlab; C(gateway_load_balancer_endpoint): the sessions go to an existing GWLB
+        endpoint (C(gwlb_endpoint_id), AWS only; the lab refuses it).'
       - 'C(gwlb_endpoint_id) (default C("")): an id like vpce-0123456789abcdef0; or empty; the Gateway Load
         Balancer endpoint, with C(type: gateway_load_balancer_endpoint). AWS only.'
       - 'C(count) (default C(1)): 1-10; capture instances; above 1 they sit behind an NLB (UDP 4789).'

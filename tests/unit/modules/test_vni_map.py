@@ -18,7 +18,7 @@ ENIS = [
 
 
 def session(**values):
-    experiment, errors = build_experiment({"session": values})
+    experiment, errors = build_experiment({"backend": "aws", "session": values})
     assert errors == []
     return experiment["session"]
 
