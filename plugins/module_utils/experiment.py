@@ -136,17 +136,86 @@ def check_filter(option, flt, path, errors):
     return None if preset is None else {"preset": preset, "rules": None}
 
 
-def check_aws_rule_families(errors, value):
-    """CloudFormation's AWS::EC2::TrafficMirrorFilterRule takes IPv4 CIDRs only (its schema's
-    pattern; cfn-lint E3002 on ::/0): refuse IPv6 rules on AWS before a stack fails on them."""
-    for index, rule in enumerate((value or {}).get("rules") or []):
-        for key in ("source_cidr", "destination_cidr"):
-            if isinstance(rule, dict) and ":" in str(rule.get(key, "")):
-                errors.add(
-                    "filter.rules[%d].%s" % (index, key),
-                    "IPv6 CIDRs are not accepted by CloudFormation's AWS::EC2::TrafficMirrorFilterRule "
-                    "(IPv4 only); IPv6 rules run in the lab only",
-                )
+def check_extra_sessions(option, value, path, errors):
+    """mirrorlab_session.extra: each item a session (model.EXTRA_SESSION_OPTIONS) with a number;
+    with the main session at most model.SESSIONS_PER_SOURCE_ENI per ENI (the numbers are checked
+    against the main session's in check_sessions)."""
+    item_option = model.Option(option.name, "dict", options=option.options)
+    before, extra = len(errors), []
+    for index, item in enumerate(value):
+        extra.append(check(item_option, item, "%s[%d]" % (path, index), errors, HOOKS))
+    if len(value) > model.SESSIONS_PER_SOURCE_ENI - 1:
+        errors.add(path, "lists %d sessions: with mirrorlab_session itself that is %d per source ENI, AWS allows at "
+                         "most %d (a quota that cannot be raised)"
+                   % (len(value), len(value) + 1, model.SESSIONS_PER_SOURCE_ENI))
+        return None
+    return extra if len(errors) == before else None
+
+
+def check_sessions(errors, backend, session):
+    """The rules between the sessions on one ENI: distinct session numbers; one VNI per ENI
+    only for a single session (the per-ENI VNIs would collide with the others'); both options
+    on AWS only for now (the lab mirrors one session per interface, docs/filters.md)."""
+    if not session or session["extra"] is None:
+        return
+    if backend == "lab":
+        for key, value in (("extra", session["extra"]), ("vni_per_eni", session["vni_per_eni"])):
+            if value:
+                errors.add("session." + key, "is AWS only for now: the lab mirrors one session per interface "
+                                             "with mirrorlab_session.vni (docs/filters.md)")
+        return
+    numbers = {session["session_number"]: "%ssession.session_number" % PREFIX}
+    for index, extra in enumerate(session["extra"]):
+        number = extra["session_number"]
+        if number in numbers:
+            errors.add("session.extra[%d].session_number" % index,
+                       "%d is already the number of %s; the sessions of one ENI need distinct numbers "
+                       "(AWS evaluates them lowest first)" % (number, numbers[number]))
+        numbers.setdefault(number, "%ssession.extra[%d]" % (PREFIX, index))
+    if session["vni_per_eni"] and session["extra"]:
+        errors.add("session.vni_per_eni", "works with one session per ENI only (the VNIs of the first session's ENIs "
+                                          "would collide with the other sessions'); remove mirrorlab_session.extra or "
+                                          "set vni_per_eni: false")
+
+
+def fill_presets(flt, vpc_cidr):
+    """A filter whose preset's rules follow the VPC CIDR (user rules stay as they are)."""
+    if flt is None or flt["rules"] is not None:
+        return flt
+    # without a VPC CIDR (reported under network.vpc_cidr) a preset has no rules
+    return {"preset": flt["preset"], "rules": preset_rules(flt["preset"], vpc_cidr)} if vpc_cidr else None
+
+
+def check_target(errors, backend, target, sources):
+    """The rules between the target's keys, the backend and the sources."""
+    if target is None:
+        return
+    gwlb = target["type"] == "gateway_load_balancer_endpoint"
+    if gwlb and backend == "lab":
+        errors.add("target.type", "gateway_load_balancer_endpoint is an AWS resource the lab cannot reproduce "
+                                  "(there is no GWLB or GENEVE in the lab); use type: instance on the lab")
+    elif gwlb and not target["gwlb_endpoint_id"]:
+        errors.add("target.gwlb_endpoint_id", "is required with type: gateway_load_balancer_endpoint (an existing "
+                                              "endpoint id such as vpce-0123456789abcdef0)")
+    if target["gwlb_endpoint_id"] and not gwlb:
+        errors.add("target.gwlb_endpoint_id", "is only used with type: gateway_load_balancer_endpoint")
+    if gwlb and target["count"] != 1:
+        errors.add("target.count", "is not used with a Gateway Load Balancer endpoint target (mirrorlab creates no "
+                                   "capture instance then); leave it at 1")
+    if sources and not gwlb and target["count"] == 1 and len(sources) > model.SOURCES_PER_ENI_TARGET:
+        errors.add(
+            "sources",
+            "an ENI target (%starget.count 1) accepts at most %d sessions; %d sources need at least %d; "
+            "use %starget.count > 1 (an NLB target)"
+            % (PREFIX, model.SOURCES_PER_ENI_TARGET, len(sources), len(sources), PREFIX),
+        )
+
+
+def session_vnis(session):
+    """The VNIs of the sessions besides mirrorlab_session.vni (each one more capture link)."""
+    if not session or not session["extra"]:
+        return []
+    return sorted(set(extra["vni"] for extra in session["extra"]) - set([session["vni"]]))
 
 
 def check_nitro(option, instance_type, path, errors):
@@ -168,6 +237,7 @@ HOOKS = {
     "filter": check_filter,
     "nitro_instance_type": check_nitro,
     "capture": check_capture,
+    "extra_sessions": check_extra_sessions,
 }
 
 
@@ -190,24 +260,21 @@ def build_experiment(values):
     backend, network, flt = model_values["backend"], model_values["network"], model_values["filter"]
     if network is not None:
         check_network_ids(errors, network)
-    if flt is not None and flt["rules"] is None:
-        vpc_cidr = network["vpc_cidr"] if network else None
-        # without a VPC CIDR (reported under network.vpc_cidr) a preset has no rules
-        flt = model_values["filter"] = {"preset": flt["preset"], "rules": preset_rules(flt["preset"], vpc_cidr)} if vpc_cidr else None
-    if backend == "aws" and flt:
-        check_aws_rule_families(errors, values.get("filter"))
-    sources, target = model_values["sources"], model_values["target"]
-    if sources and target and target["count"] == 1 and len(sources) > model.SOURCES_PER_ENI_TARGET:
-        errors.add(
-            "sources",
-            "an ENI target (%starget.count 1) accepts at most %d sessions; %d sources need at least %d; "
-            "use %starget.count > 1 (an NLB target)"
-            % (PREFIX, model.SOURCES_PER_ENI_TARGET, len(sources), len(sources), PREFIX),
-        )
-    session = model_values["session"]
+    vpc_cidr = network["vpc_cidr"] if network else None
+    flt = model_values["filter"] = fill_presets(flt, vpc_cidr)
+    sources, target, session = model_values["sources"], model_values["target"], model_values["session"]
+    check_target(errors, backend, target, sources)
+    check_sessions(errors, backend, session)
+    for extra in (session or {}).get("extra") or []:
+        extra["filter"] = fill_presets(extra["filter"], vpc_cidr)
+        if extra["vni"] is None:
+            extra["vni"] = session["vni"]
     capture, capture_vars = None, None
     if model_values["capture"] is not None:
         capture, capture_vars = check_mirrorlab_capture(model_values["capture"], errors, session["vni"] if session else None)
+    if capture_vars is not None and session_vnis(session):
+        given = capture_vars.get(model.CAPTURE_PREFIX + "extra_vnis") or []
+        capture_vars[model.CAPTURE_PREFIX + "extra_vnis"] = sorted(set(given) | set(session_vnis(session)))
     https, certificate_arn = model_values["https"], model_values["certificate_arn"]
     if certificate_arn and https is False:
         errors.add("certificate_arn", "is only used with mirrorlab_https: true")

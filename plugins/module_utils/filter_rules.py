@@ -369,3 +369,13 @@ def is_mirrored(rules, pkt):
     """AWS semantics: first matching rule of the packet's direction decides; none = not mirrored."""
     rule = matching_rule(rules, pkt)
     return rule is not None and rule["action"] == "accept"
+
+
+def mirroring_session(sessions, pkt):
+    """AWS semantics of several sessions on one source ENI: they are tried in ascending
+    session number; the first whose filter accepts the packet mirrors it (once); None when no
+    session's filter accepts it. ``sessions``: [{"session_number": N, "rules": [...], ...}]."""
+    for session in sorted(sessions, key=lambda s: s["session_number"]):
+        if is_mirrored(session["rules"], pkt):
+            return session
+    return None

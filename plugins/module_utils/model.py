@@ -75,7 +75,7 @@ ID_PATTERN = r"^%s-[0-9a-f]{8}([0-9a-f]{9})?$"
 
 
 def aws_id_pattern(kind):
-    """The pattern of an AWS resource id of ``kind`` (``vpc``, ``subnet``, ``eni``, ``i``)."""
+    """The pattern of an AWS resource id of ``kind`` (``vpc``, ``subnet``, ``eni``, ``i``, ``vpce``)."""
     return ID_PATTERN % kind
 
 
@@ -196,13 +196,30 @@ RULE_OPTIONS = [
            minimum=RULE_NUMBER_MIN, maximum=RULE_NUMBER_MAX),
     Option("action", "str", doc="`accept`: mirrored, `reject`: not mirrored", choices=ACTIONS),
     Option("protocol", "str", default="all", doc="`tcp`, `udp`, `icmp`, `all` or a number 0-255"),
-    Option("source_cidr", "str", doc="IPv4 or IPv6 CIDR (a bare address is /32 or /128); AWS: IPv4 only"),
+    Option("source_cidr", "str", doc="IPv4 or IPv6 CIDR (a bare address is /32 or /128)"),
     Option("destination_cidr", "str", doc="same IP family as `source_cidr`"),
     Option("source_ports", "str", doc="`N` or `N-M` (0-65535), tcp and udp only; omitted = any"),
     Option("destination_ports", "str", doc="`N` or `N-M` (0-65535), tcp and udp only; omitted = any"),
     Option("description", "str", default="", doc="at most %d characters" % RULE_DESCRIPTION_MAX),
 ]
 REQUIRED_RULE_KEYS = ("direction", "number", "action", "source_cidr", "destination_cidr")
+FILTER_OPTIONS = [
+    Option("preset", "str", "all_tcp", "ignored when `rules` is given (presets below)", choices=PRESETS),
+    Option("rules", "list", [], "at most %d rules (AWS quota per filter), see below" % RULES_PER_FILTER,
+           elements="dict", options=RULE_OPTIONS, none_is_default=True, rule="must be a list of rules"),
+]
+# One more session on every source ENI (mirrorlab_session.extra[]): its own number, filter, VNI.
+EXTRA_SESSION_OPTIONS = [
+    Option("session_number", "int", None, "required; unique among the ENI's sessions, lowest first",
+           minimum=SESSION_NUMBER_MIN, maximum=SESSION_NUMBER_MAX),
+    Option("vni", "int", None, "its VNI; null = `mirrorlab_session.vni`; another VNI gets its own capture link",
+           minimum=VNI_MIN, maximum=VNI_MAX, nullable=True),
+    Option("packet_length", "int", None, "null = the whole packet", minimum=PACKET_LENGTH_MIN,
+           maximum=PACKET_LENGTH_MAX, nullable=True),
+    Option("filter", "dict", kind="filter", doc="its filter, like `mirrorlab_filter`", options=FILTER_OPTIONS),
+]
+# mirrorlab_target.type: what the sessions send to.
+TARGET_TYPES = ("instance", "gateway_load_balancer_endpoint")
 
 EXPERIMENT = [
     Option("backend", "str", "lab", "where the experiment runs; set by the inventory (`inventories/lab`, `inventories/aws`)",
@@ -233,11 +250,8 @@ EXPERIMENT = [
            "what to mirror; each source ENI gets one session, so a source is listed once",
            elements="dict", variants=SOURCE_VARIANTS, min_items=1, item="source", kind="sources",
            rule="must be a non-empty list of sources, e.g. [{type: sample_service}]"),
-    Option("filter", "dict", kind="filter", doc="the mirror filter: a preset, or rules with AWS semantics", options=[
-        Option("preset", "str", "all_tcp", "ignored when `rules` is given (presets below)", choices=PRESETS),
-        Option("rules", "list", [], "at most %d rules (AWS quota per filter), see below" % RULES_PER_FILTER,
-               elements="dict", options=RULE_OPTIONS, none_is_default=True, rule="must be a list of rules"),
-    ]),
+    Option("filter", "dict", kind="filter", doc="the mirror filter: a preset, or rules with AWS semantics",
+           options=FILTER_OPTIONS),
     Option("session", "dict", doc="the mirror sessions (one per source ENI)", options=[
         Option("vni", "int", VNI_DEFAULT, "VXLAN network identifier of every session (the capture link's VNI)",
                minimum=VNI_MIN, maximum=VNI_MAX),
@@ -245,8 +259,24 @@ EXPERIMENT = [
                minimum=SESSION_NUMBER_MIN, maximum=SESSION_NUMBER_MAX),
         Option("packet_length", "int", None, "bytes mirrored of each packet; null = the whole packet",
                minimum=PACKET_LENGTH_MIN, maximum=PACKET_LENGTH_MAX, nullable=True),
+        Option("vni_per_eni", "bool", False, "each source ENI's session gets its own VNI: `vni` + the ENI's position in "
+                                             "the source ENIs sorted by id (0, 1, ...); `vni-map.json` next to the "
+                                             "fetched pcaps names the ENI, zone and source of each VNI",
+               backends=AWS),
+        Option("extra", "list", [], "up to %d more sessions on every source ENI (AWS quota: %d per source ENI), each "
+                                    "with its own `session_number`, filter and VNI; a packet goes to the "
+                                    "lowest-numbered session whose filter accepts it, once"
+               % (SESSIONS_PER_SOURCE_ENI - 1, SESSIONS_PER_SOURCE_ENI),
+               backends=AWS, elements="dict", options=EXTRA_SESSION_OPTIONS, none_is_default=True, kind="extra_sessions",
+               rule="must be a list of sessions, e.g. [{session_number: 2, filter: {preset: alb_target}}]"),
     ]),
     Option("target", "dict", doc="the capture target", options=[
+        Option("type", "str", "instance", "`instance`: capture instances made by mirrorlab; "
+                                          "`gateway_load_balancer_endpoint`: the sessions go to an existing "
+                                          "GWLB endpoint (`gwlb_endpoint_id`, AWS only; the lab refuses it)",
+               choices=TARGET_TYPES),
+        Option("gwlb_endpoint_id", "str", "", "the Gateway Load Balancer endpoint, with `type: gateway_load_balancer_endpoint`",
+               backends=AWS, pattern=aws_id_pattern("vpce"), allow_empty=True, rule=aws_id_rule("vpce")),
         Option("count", "int", 1, "capture instances; above 1 they sit behind an NLB (UDP 4789)",
                minimum=TARGET_COUNT_MIN, maximum=TARGET_COUNT_MAX),
         Option("instance_type", "str", "t3.small", "a Nitro type (known Xen families such as t2, m4, c4, i3 are refused)",

@@ -75,11 +75,13 @@ def compile_match(rule):
     return " ".join(parts)
 
 
-def compile_rule(rule, vxlan_device):
+def compile_rule(rule, vxlan_device, reject="accept"):
+    """``reject`` is the verdict of a reject rule: ``accept`` ends the table's evaluation (one
+    session), ``return`` hands the packet to the next session (several sessions)."""
     comment = 'comment "%s %d %s"' % (rule["direction"], rule["number"], rule["action"])
     if rule["action"] == "accept":
         return '%s dup to "%s" accept %s' % (compile_match(rule), vxlan_device, comment)
-    return "%s accept %s" % (compile_match(rule), comment)
+    return "%s %s %s" % (compile_match(rule), reject, comment)
 
 
 def vxlan_exclusion(local_ip, target_ip, dstport=VXLAN_PORT):
@@ -118,9 +120,57 @@ def compile_body(rules, source_device, vxlan_device, local_ip, target_ip, dstpor
     return lines
 
 
+def session_chain(session, direction):
+    return "s%d_%s" % (session["session_number"], direction)
+
+
+def compile_sessions_body(sessions, source_device, local_ip, dstport=VXLAN_PORT, priority=0):
+    """The chains of a table that holds several sessions of one source device, with AWS's
+    priority: each base chain jumps to the sessions' chains in ascending session number; in a
+    session's chain an accept rule copies the packet into that session's VXLAN device and
+    ends the whole evaluation (``accept``: mirrored once), a reject rule or no matching rule
+    returns to the base chain, which tries the next session. ``sessions``: [{session_number,
+    rules, vxlan_device, target_ip}]."""
+    ordered = sorted(sessions, key=lambda s: s["session_number"])
+    numbers = [s["session_number"] for s in ordered]
+    if len(set(numbers)) != len(numbers):
+        raise ValueError("the sessions of one source device need distinct session numbers, got %r" % numbers)
+    lines = []
+    for direction in ("ingress", "egress"):
+        lines.append("\tchain %s {" % direction)
+        lines.append('\t\ttype filter hook %s device "%s" priority %d; policy accept;' % (direction, source_device, priority))
+        if direction == "egress":
+            targets = []
+            for session in ordered:
+                if session["target_ip"] not in targets:
+                    targets.append(session["target_ip"])
+            lines.extend("\t\t" + vxlan_exclusion(local_ip, target, dstport) for target in targets)
+        lines.extend("\t\tjump %s" % session_chain(session, direction) for session in ordered)
+        lines.append("\t}")
+    for session in ordered:
+        for direction in ("ingress", "egress"):
+            lines.append("\tchain %s {" % session_chain(session, direction))
+            lines.extend("\t\t" + compile_rule(rule, session["vxlan_device"], reject="return")
+                         for rule in session["rules"] if rule["direction"] == direction)
+            lines.append("\t}")
+    return lines
+
+
 def digest(body_lines, identity=""):
     text = "\n".join([identity] + list(body_lines))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _script(table, title, body, identity):
+    value = digest(body, identity)
+    script = [
+        "# mirrorlab traffic mirror %s" % title,
+        "table netdev %s" % table,
+        "delete table netdev %s" % table,
+        "table netdev %s {" % table,
+        '\tcomment "%s%s"' % (DIGEST_PREFIX, value),
+    ] + body + ["}", ""]
+    return "\n".join(script), value
 
 
 def compile_ruleset(rules, table, source_device, vxlan_device, local_ip, target_ip, dstport=VXLAN_PORT, priority=0,
@@ -133,15 +183,23 @@ def compile_ruleset(rules, table, source_device, vxlan_device, local_ip, target_
     """
     check_names(table, source_device, vxlan_device)
     body = compile_body(rules, source_device, vxlan_device, local_ip, target_ip, dstport, priority)
-    value = digest(body, identity)
-    script = [
-        "# mirrorlab traffic mirror session: %s -> %s (%s)" % (source_device, target_ip, vxlan_device),
-        "table netdev %s" % table,
-        "delete table netdev %s" % table,
-        "table netdev %s {" % table,
-        '\tcomment "%s%s"' % (DIGEST_PREFIX, value),
-    ] + body + ["}", ""]
-    return "\n".join(script), value
+    return _script(table, "session: %s -> %s (%s)" % (source_device, target_ip, vxlan_device), body, identity)
+
+
+def compile_sessions(sessions, table, source_device, local_ip, dstport=VXLAN_PORT, priority=0, identity=""):
+    """Like compile_ruleset for the sessions of one source device ([{session_number, rules,
+    vxlan_device, target_ip}]); one session compiles exactly as compile_ruleset."""
+    if len(sessions) == 1:
+        (one,) = sessions
+        return compile_ruleset(one["rules"], table, source_device, one["vxlan_device"], local_ip, one["target_ip"],
+                               dstport, priority, identity)
+    for session in sessions:
+        check_names(table, source_device, session["vxlan_device"])
+    body = compile_sessions_body(sessions, source_device, local_ip, dstport, priority)
+    title = "sessions %s: %s" % (source_device, ", ".join(
+        "%d -> %s (%s)" % (s["session_number"], s["target_ip"], s["vxlan_device"])
+        for s in sorted(sessions, key=lambda s: s["session_number"])))
+    return _script(table, title, body, identity)
 
 
 def delete_script(table):
@@ -154,4 +212,17 @@ def expected_rule_counts(rules):
     counts = {"ingress": 0, "egress": 1}
     for rule in rules:
         counts[rule["direction"]] += 1
+    return counts
+
+
+def expected_session_rule_counts(sessions):
+    """expected_rule_counts of compile_sessions' table."""
+    if len(sessions) == 1:
+        return expected_rule_counts(sessions[0]["rules"])
+    targets = set(s["target_ip"] for s in sessions)
+    counts = {"ingress": len(sessions), "egress": len(targets) + len(sessions)}
+    for session in sessions:
+        for direction in ("ingress", "egress"):
+            counts[session_chain(session, direction)] = len(
+                [r for r in session["rules"] if r["direction"] == direction])
     return counts

@@ -103,7 +103,7 @@ options:
       - 'C(rules[].number): 1-32766; unique per direction; lower is evaluated first.'
       - 'C(rules[].action): C(accept) or C(reject); C(accept): mirrored, C(reject): not mirrored.'
       - 'C(rules[].protocol) (default C(all)): C(tcp), C(udp), C(icmp), C(all) or a number 0-255.'
-      - 'C(rules[].source_cidr): IPv4 or IPv6 CIDR (a bare address is /32 or /128); AWS: IPv4 only.'
+      - 'C(rules[].source_cidr): IPv4 or IPv6 CIDR (a bare address is /32 or /128).'
       - 'C(rules[].destination_cidr): same IP family as C(source_cidr).'
       - 'C(rules[].source_ports): C(N) or C(N-M) (0-65535), tcp and udp only; omitted = any.'
       - 'C(rules[].destination_ports): C(N) or C(N-M) (0-65535), tcp and udp only; omitted = any.'
@@ -120,20 +120,56 @@ options:
       - 'C(session_number) (default C(1)): 1-32766; the sessions'' priority on their ENI, lowest first.'
       - 'C(packet_length) (default C(null)): 1-8500 or null; bytes mirrored of each packet; null = the whole
         packet.'
+      - 'C(vni_per_eni) (default C(false)): true or false; each source ENI''s session gets its own VNI:
+        C(vni) + the ENI''s position in the source ENIs sorted by id (0, 1, ...); C(vni-map.json) next to
+        the fetched pcaps names the ENI, zone and source of each VNI. AWS only.'
+      - 'C(extra) (default C([])): a list of sessions, e.g. [{session_number: 2, filter: {preset: alb_target}}];
+        up to 2 more sessions on every source ENI (AWS quota: 3 per source ENI), each with its own C(session_number),
+        filter and VNI; a packet goes to the lowest-numbered session whose filter accepts it, once. AWS
+        only.'
+      - 'C(extra[].session_number): 1-32766; required; unique among the ENI''s sessions, lowest first.'
+      - 'C(extra[].vni) (default C(null)): 0-16777215 or null; its VNI; null = C(mirrorlab_session.vni);
+        another VNI gets its own capture link.'
+      - 'C(extra[].packet_length) (default C(null)): 1-8500 or null; null = the whole packet.'
+      - 'C(extra[].filter) (default C({preset: all_tcp, rules: []})): its filter, like C(mirrorlab_filter).'
+      - 'C(extra[].filter.preset) (default C(all_tcp)): one of C(all_tcp), C(alb_client), C(alb_target);
+        ignored when C(rules) is given (presets below).'
+      - 'C(extra[].filter.rules) (default C([])): a list of rules; at most 10 rules (AWS quota per filter),
+        see below.'
+      - 'C(extra[].filter.rules[].direction): C(ingress) or C(egress); as seen by the source ENI.'
+      - 'C(extra[].filter.rules[].number): 1-32766; unique per direction; lower is evaluated first.'
+      - 'C(extra[].filter.rules[].action): C(accept) or C(reject); C(accept): mirrored, C(reject): not mirrored.'
+      - 'C(extra[].filter.rules[].protocol) (default C(all)): C(tcp), C(udp), C(icmp), C(all) or a number
+        0-255.'
+      - 'C(extra[].filter.rules[].source_cidr): IPv4 or IPv6 CIDR (a bare address is /32 or /128).'
+      - 'C(extra[].filter.rules[].destination_cidr): same IP family as C(source_cidr).'
+      - 'C(extra[].filter.rules[].source_ports): C(N) or C(N-M) (0-65535), tcp and udp only; omitted = any.'
+      - 'C(extra[].filter.rules[].destination_ports): C(N) or C(N-M) (0-65535), tcp and udp only; omitted
+        = any.'
+      - 'C(extra[].filter.rules[].description) (default C("")): at most 255 characters.'
     type: raw
     default:
       vni: 12345
       session_number: 1
       packet_length: null
+      vni_per_eni: false
+      extra: []
   target:
     description:
       - The capture target (C(mirrorlab_target), a mapping).
+      - 'C(type) (default C(instance)): C(instance) or C(gateway_load_balancer_endpoint); C(instance): capture
+        instances made by mirrorlab; C(gateway_load_balancer_endpoint): the sessions go to an existing GWLB
+        endpoint (C(gwlb_endpoint_id), AWS only; the lab refuses it).'
+      - 'C(gwlb_endpoint_id) (default C("")): an id like vpce-0123456789abcdef0; or empty; the Gateway Load
+        Balancer endpoint, with C(type: gateway_load_balancer_endpoint). AWS only.'
       - 'C(count) (default C(1)): 1-10; capture instances; above 1 they sit behind an NLB (UDP 4789).'
       - 'C(instance_type) (default C(t3.small)): an EC2 instance type such as t3.small; a Nitro type (known
         Xen families such as t2, m4, c4, i3 are refused). AWS only.'
       - 'C(spot) (default C(false)): true or false; a spot instance. AWS only.'
     type: raw
     default:
+      type: instance
+      gwlb_endpoint_id: ''
       count: 1
       instance_type: t3.small
       spot: false
@@ -141,9 +177,9 @@ options:
     description:
       - Hours after which an EventBridge Scheduler schedule in the account deletes the mirroring stack (the
         billed sessions) without the user's machine; a re-run of site.yml sets it anew from then (docs/cost.md)
-        (C(mirrorlab_expire_after)). AWS only.
+        (C(mirrorlab_expire_after), an integer). AWS only.
       - 0 (never) or an integer 1-720.
-    type: int
+    type: raw
     default: 0
   capture:
     description:
@@ -155,8 +191,8 @@ options:
   discard_captures:
     description:
       - 'Teardown.yml deletes the pcap files (AWS: and the archive) instead of copying them to C(./captures/<deployment>/<target>/<link>/)
-        first (C(mirrorlab_discard_captures)).'
-    type: bool
+        first (C(mirrorlab_discard_captures), a boolean).'
+    type: raw
     default: false
   https:
     description:
@@ -232,9 +268,8 @@ experiment:
            destination_cidr: 0.0.0.0/0, source_ports: null, destination_ports: null, description: all TCP in}
         - {direction: egress, number: 100, action: accept, protocol: 6, source_cidr: 0.0.0.0/0,
            destination_cidr: 0.0.0.0/0, source_ports: null, destination_ports: null, description: all TCP out}
-    session: {vni: 12345, session_number: 1, packet_length: null}
-    target: {count: 1, instance_type: t3.small, spot: false}
-    expire_after: 0
+    session: {vni: 12345, session_number: 1, packet_length: null, vni_per_eni: false, extra: []}
+    target: {type: instance, gwlb_endpoint_id: "", count: 1, instance_type: t3.small, spot: false}
     capture: {link_name: capture0, extra_vnis: [], interface: "", dstport: 4789, mtu: 0, link_manager: auto,
               tool: tcpdump, dir: /var/lib/mirrorlab/capture, rotate_seconds: 300, rotate_mb: 100,
               max_total_mb: 2048, min_free_mb: 1024, housekeeping_seconds: 15, snaplen: 0, filter: "",

@@ -33,6 +33,7 @@ NLB_TARGET = {
     "type": "network-load-balancer",
     "id": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/net/mirrorlab-capture/0123456789abcdef",
 }
+GWLB_TARGET = {"type": "gateway-load-balancer-endpoint", "id": "vpce-0123456789abcdef0"}
 ONE_ENI = ["eni-0123456789abcdef0"]
 THREE_ENIS = ["eni-0123456789abcdef0", "eni-0fedcba9876543210", "eni-11112222"]
 
@@ -53,15 +54,40 @@ USER_RULES = [
 ]
 
 
-def experiment_rules(filter_value):
-    """The normalized rule list of experiment.filter, by the project's model code."""
+IPV6_RULES = [
+    {"direction": "ingress", "number": 10, "action": "accept", "protocol": "tcp",
+     "source_cidr": "::/0", "destination_cidr": "2001:db8::/32", "destination_ports": "443"},
+    {"direction": "egress", "number": 10, "action": "accept", "protocol": "all",
+     "source_cidr": "0.0.0.0/0", "destination_cidr": "0.0.0.0/0"},
+]
+# more sessions on every source ENI (mirrorlab_session.extra), as the model gives them
+EXTRA_SESSIONS = [
+    {"session_number": 3, "vni": 300, "packet_length": 96, "filter": {"preset": "alb_target"}},
+    {"session_number": 2, "filter": {"rules": IPV6_RULES}},
+]
+
+
+def experiment_of(filter_value, extra=()):
+    """The normalized experiment (AWS backend), by the project's model code."""
     from ansible_collections.mirrorlab.vpc.plugins.module_utils.experiment import build_experiment
 
     experiment, errors = build_experiment(
-        {"backend": "aws", "network": {"vpc_cidr": VPC_CIDR}, "filter": filter_value}
+        {"backend": "aws", "network": {"vpc_cidr": VPC_CIDR}, "filter": filter_value,
+         "session": {"extra": list(extra)}}
     )
     assert not errors, errors
-    return experiment["filter"]["rules"]
+    return experiment
+
+
+def experiment_rules(filter_value):
+    """The normalized rule list of experiment.filter, by the project's model code."""
+    return experiment_of(filter_value)["filter"]["rules"]
+
+
+def extra_sessions_vars(extra):
+    """mirroring_extra_sessions as roles/stacks/tasks/mirroring.yml passes it."""
+    return [{"session_number": x["session_number"], "vni": x["vni"], "packet_length": x["packet_length"],
+             "rules": x["filter"]["rules"]} for x in experiment_of(None, extra)["session"]["extra"]]
 
 
 # name: (filter, source ENIs, target, cfn-lint parameters)
@@ -74,6 +100,14 @@ MIRRORING_CASES = {
     "user-1eni-nlb": ({"rules": USER_RULES}, ONE_ENI, NLB_TARGET, {}),
     "all_tcp-0eni-eni": ({"preset": "all_tcp"}, [], ENI_TARGET, {}),
     "norules-1eni-eni": (None, ONE_ENI, ENI_TARGET, {}),
+    "ipv6-1eni-gwlb": ({"rules": IPV6_RULES}, ONE_ENI, GWLB_TARGET, {}),
+    "3sessions-3eni-eni": ({"preset": "alb_client"}, THREE_ENIS, ENI_TARGET, {}),
+    "vni_per_eni-3eni-nlb": ({"preset": "all_tcp"}, THREE_ENIS, NLB_TARGET, {}),
+}
+# cases with more inputs: {case: {variable: value}}
+MIRRORING_EXTRA = {
+    "3sessions-3eni-eni": {"mirroring_extra_sessions": EXTRA_SESSIONS},
+    "vni_per_eni-3eni-nlb": {"mirroring_eni_vnis": {eni: 12345 + n for n, eni in enumerate(THREE_ENIS)}},
 }
 
 # cfn-lint evaluates every scenario of a template's Conditions (given or imported network,
@@ -129,12 +163,17 @@ def render_with_jinja2(variables, template=MIRRORING):
 
 def mirroring_vars(case):
     filter_value, enis, target, _ = MIRRORING_CASES[case]
-    return {
+    variables = {
         "mirroring_rules": experiment_rules(filter_value) if filter_value else [],
         "mirroring_source_enis": enis,
         "mirroring_target": target,
         "mirroring_constants": template_constants(),
     }
+    extra = dict(MIRRORING_EXTRA.get(case, {}))
+    if "mirroring_extra_sessions" in extra:
+        extra["mirroring_extra_sessions"] = extra_sessions_vars(extra["mirroring_extra_sessions"])
+    variables.update(extra)
+    return variables
 
 
 def start_cfn_lint(paths, parameters):
@@ -250,19 +289,58 @@ def test_rendered_mirroring_structure(rendered, case):
     assert template["Parameters"]["SessionNumber"]["Default"] == 1
 
     (target,) = of_type(template, "AWS::EC2::TrafficMirrorTarget").values()
-    if variables["mirroring_target"]["type"] == "network-load-balancer":
-        assert target["Properties"]["NetworkLoadBalancerArn"] == NLB_TARGET["id"]
-        assert "NetworkInterfaceId" not in target["Properties"]
-    else:
-        assert target["Properties"]["NetworkInterfaceId"] == ENI_TARGET["id"]
-        assert "NetworkLoadBalancerArn" not in target["Properties"]
-    assert len(of_type(template, "AWS::EC2::TrafficMirrorFilter")) == 1
+    key = {"network-load-balancer": "NetworkLoadBalancerArn", "network-interface": "NetworkInterfaceId",
+           "gateway-load-balancer-endpoint": "GatewayLoadBalancerEndpointId"}[variables["mirroring_target"]["type"]]
+    assert {k: v for k, v in target["Properties"].items() if k not in ("Description", "Tags")} == {
+        key: variables["mirroring_target"]["id"]}
+    extra = variables.get("mirroring_extra_sessions", [])
+    assert sorted(of_type(template, "AWS::EC2::TrafficMirrorFilter")) == sorted(
+        ["Filter"] + [f"Filter{x['session_number']}" for x in extra])
 
     rendered_rules = of_type(template, "AWS::EC2::TrafficMirrorFilterRule")
-    assert len(rendered_rules) == len(rules)
-    for rule in rules:
-        props = rendered_rules[f"Rule{rule['direction'].capitalize()}{rule['number']}"]["Properties"]
+    assert len(rendered_rules) == len(rules) + sum(len(x["rules"]) for x in extra)
+    for prefix, filter_id, filter_rules in [("", "Filter", rules)] + [
+            (f"S{x['session_number']}", f"Filter{x['session_number']}", x["rules"]) for x in extra]:
+        assert_rules(rendered_rules, prefix, filter_id, filter_rules)
+
+    sessions = of_type(template, "AWS::EC2::TrafficMirrorSession")
+    assert len(sessions) == len(enis) * (1 + len(extra))
+    eni_vnis = variables.get("mirroring_eni_vnis", {})
+    for eni in enis:
+        props = sessions["Session" + eni.replace("eni-", "")]["Properties"]
+        assert props["NetworkInterfaceId"] == eni
+        assert props["TrafficMirrorTargetId"] == {"Ref": "Target"}
         assert props["TrafficMirrorFilterId"] == {"Ref": "Filter"}
+        assert props["VirtualNetworkId"] == eni_vnis.get(eni, {"Ref": "Vni"})
+        assert props["SessionNumber"] == {"Ref": "SessionNumber"}
+        assert props["PacketLength"] == {"Fn::If": ["HasPacketLength", {"Ref": "PacketLength"}, {"Ref": "AWS::NoValue"}]}
+        for x in extra:
+            props = sessions[f"S{x['session_number']}Session" + eni.replace("eni-", "")]["Properties"]
+            assert props["NetworkInterfaceId"] == eni
+            assert props["TrafficMirrorFilterId"] == {"Ref": f"Filter{x['session_number']}"}
+            assert (props["SessionNumber"], props["VirtualNetworkId"]) == (x["session_number"], x["vni"])
+            assert props.get("PacketLength") == x["packet_length"]
+
+    outputs = template["Outputs"]
+    assert outputs["Vni"]["Value"] == {"Ref": "Vni"}
+    assert outputs["RuleCount"]["Value"] == str(len(rules))
+    assert outputs["SessionCount"]["Value"] == str(len(enis))
+    assert outputs["ExtraSessionNumbers"]["Value"] == ",".join(str(x["session_number"]) for x in extra)
+    if enis:
+        assert outputs["SourceEnis"]["Value"] == ",".join(enis)
+        pairs = outputs["SessionMap"]["Value"]["Fn::Join"][1]
+        assert [p["Fn::Sub"].split("=")[0] for p in pairs] == enis
+    assert_tagged(template, exempt=())
+
+
+def assert_rules(rendered_rules, prefix, filter_id, rules):
+    for rule in rules:
+        resource = rendered_rules[f"{prefix}Rule{rule['direction'].capitalize()}{rule['number']}"]
+        props = resource["Properties"]
+        # cfn-lint's ipv4-network format is switched off on exactly the IPv6 rules
+        ipv6 = ":" in rule["source_cidr"]
+        assert (resource.get("Metadata") == {"cfn-lint": {"config": {"ignore_checks": ["E3002"]}}}) is ipv6
+        assert props["TrafficMirrorFilterId"] == {"Ref": filter_id}
         assert props["TrafficDirection"] == rule["direction"]
         assert props["RuleNumber"] == rule["number"]
         assert props["RuleAction"] == rule["action"]
@@ -276,26 +354,6 @@ def test_rendered_mirroring_structure(rendered, case):
             if ports:
                 assert rule["protocol"] in (6, 17)
         assert props.get("Description", "") == rule["description"]
-
-    sessions = of_type(template, "AWS::EC2::TrafficMirrorSession")
-    assert sorted(s["Properties"]["NetworkInterfaceId"] for s in sessions.values()) == sorted(enis)
-    for session in sessions.values():
-        props = session["Properties"]
-        assert props["TrafficMirrorTargetId"] == {"Ref": "Target"}
-        assert props["TrafficMirrorFilterId"] == {"Ref": "Filter"}
-        assert props["VirtualNetworkId"] == {"Ref": "Vni"}
-        assert props["SessionNumber"] == {"Ref": "SessionNumber"}
-        assert props["PacketLength"] == {"Fn::If": ["HasPacketLength", {"Ref": "PacketLength"}, {"Ref": "AWS::NoValue"}]}
-
-    outputs = template["Outputs"]
-    assert outputs["Vni"]["Value"] == {"Ref": "Vni"}
-    assert outputs["RuleCount"]["Value"] == str(len(rules))
-    assert outputs["SessionCount"]["Value"] == str(len(enis))
-    if enis:
-        assert outputs["SourceEnis"]["Value"] == ",".join(enis)
-        pairs = outputs["SessionMap"]["Value"]["Fn::Join"][1]
-        assert [p["Fn::Sub"].split("=")[0] for p in pairs] == enis
-    assert_tagged(template, exempt=())
 
 
 def test_session_logical_ids_do_not_depend_on_list_position():

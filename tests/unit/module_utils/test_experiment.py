@@ -88,6 +88,35 @@ BAD = [
     ({"session": {"packet_length": 9001}}, "mirrorlab_session.packet_length", "1-8500 or null"),
     ({"session": {"vni": True}}, "mirrorlab_session.vni", "0-16777215"),
     ({"session": {"sesion_number": 2}}, "mirrorlab_session.sesion_number", "unknown key"),
+    ({"backend": "aws", "session": {"extra": [{"vni": 7}]}}, "mirrorlab_session.extra[0].session_number", "1-32766"),
+    ({"backend": "aws", "session": {"extra": [{"session_number": 1}]}}, "mirrorlab_session.extra[0].session_number",
+     "already the number of mirrorlab_session.session_number"),
+    ({"backend": "aws", "session": {"extra": [{"session_number": 2}, {"session_number": 2}]}}, "mirrorlab_session.extra[1].session_number",
+     "already the number of mirrorlab_session.extra[0]"),
+    ({"backend": "aws", "session": {"extra": [{"session_number": n} for n in (2, 3, 4)]}}, "mirrorlab_session.extra",
+     "AWS allows at most 3"),
+    ({"backend": "aws", "session": {"extra": [{"session_number": 2, "vni": 16777216}]}}, "mirrorlab_session.extra[0].vni", "0-16777215"),
+    ({"backend": "aws", "session": {"extra": [{"session_number": 2, "filter": {"preset": "none"}}]}},
+     "mirrorlab_session.extra[0].filter.preset", "all_tcp, alb_client, alb_target"),
+    ({"backend": "aws", "session": {"extra": [{"session_number": 2, "filter": {"rules": [R(protocol="sctp")]}}]}},
+     "mirrorlab_session.extra[0].filter.rules[0].protocol", "tcp"),
+    ({"backend": "aws", "session": {"extra": [{"session_number": 2, "target": "x"}]}}, "mirrorlab_session.extra[0].target", "unknown key"),
+    ({"session": {"extra": {"session_number": 2}}}, "mirrorlab_session.extra", "must be a list of sessions"),
+    ({"backend": "aws", "session": {"vni_per_eni": True, "extra": [{"session_number": 2}]}}, "mirrorlab_session.vni_per_eni",
+     "one session per ENI only"),
+    ({"session": {"vni_per_eni": "maybe"}}, "mirrorlab_session.vni_per_eni", "boolean"),
+    ({"session": {"extra": [{"session_number": 2}]}}, "mirrorlab_session.extra", "AWS only for now"),
+    ({"session": {"vni_per_eni": True}}, "mirrorlab_session.vni_per_eni", "AWS only for now"),
+    ({"target": {"type": "nlb"}}, "mirrorlab_target.type", "instance or gateway_load_balancer_endpoint"),
+    ({"target": {"type": "gateway_load_balancer_endpoint"}}, "mirrorlab_target.type", "the lab cannot reproduce"),
+    ({"backend": "aws", "target": {"type": "gateway_load_balancer_endpoint"}}, "mirrorlab_target.gwlb_endpoint_id",
+     "is required with type: gateway_load_balancer_endpoint"),
+    ({"backend": "aws", "target": {"gwlb_endpoint_id": "vpce-0123456789abcdef0"}}, "mirrorlab_target.gwlb_endpoint_id",
+     "only used with type: gateway_load_balancer_endpoint"),
+    ({"backend": "aws", "target": {"type": "gateway_load_balancer_endpoint", "gwlb_endpoint_id": "vpc-0123456789abcdef0"}},
+     "mirrorlab_target.gwlb_endpoint_id", "vpce-0123456789abcdef0"),
+    ({"backend": "aws", "target": {"type": "gateway_load_balancer_endpoint", "gwlb_endpoint_id": "vpce-0123456789abcdef0",
+                                   "count": 2}}, "mirrorlab_target.count", "not used with a Gateway Load Balancer"),
     ({"target": {"count": 0}}, "mirrorlab_target.count", "1-10"),
     ({"target": {"count": 11}}, "mirrorlab_target.count", "1-10"),
     ({"target": {"instance_type": "t2.micro"}}, "mirrorlab_target.instance_type", "Nitro"),
@@ -101,8 +130,6 @@ BAD = [
     ({"https": True, "certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"},
      "mirrorlab_certificate_arn", "AWS only; the lab makes its own"),
     ({"filters": {}}, "mirrorlab_filters", "unknown variable"),
-    ({"backend": "aws", **rules(R(source_cidr="::/0", destination_cidr="2001:db8::/32"))},
-     "mirrorlab_filter.rules[0].source_cidr", "IPv6 CIDRs are not accepted by CloudFormation"),
 ]
 
 
@@ -162,8 +189,8 @@ def test_defaults_give_the_documented_model():
              "destination_cidr": "0.0.0.0/0", "source_ports": None, "destination_ports": None,
              "description": "all TCP out"},
         ]},
-        "session": {"vni": 12345, "session_number": 1, "packet_length": None},
-        "target": {"count": 1, "instance_type": "t3.small", "spot": False},
+        "session": {"vni": 12345, "session_number": 1, "packet_length": None, "vni_per_eni": False, "extra": []},
+        "target": {"type": "instance", "gwlb_endpoint_id": "", "count": 1, "instance_type": "t3.small", "spot": False},
         "expire_after": 0,
         "capture": CAPTURE_DEFAULTS,
         "https": False,
@@ -212,7 +239,7 @@ def test_strings_from_extra_vars_are_accepted():
     experiment, errors = build_experiment({"session": {"vni": "42", "session_number": "7", "packet_length": "128"},
                                            "target": {"count": "3", "spot": "true"}, "https": "no"})
     assert errors == []
-    assert experiment["session"] == {"vni": 42, "session_number": 7, "packet_length": 128}
+    assert experiment["session"] == {"vni": 42, "session_number": 7, "packet_length": 128, "vni_per_eni": False, "extra": []}
     assert experiment["target"]["count"] == 3 and experiment["target"]["spot"] is True
     assert experiment["https"] is False
 
@@ -233,7 +260,8 @@ def test_good_aws_model():
     assert experiment["stack_names"]["mirroring"] == "team-a-lab2-mirroring"
     assert experiment["tags"] == {"mirrorlab:deployment": "team-a-lab2"}
     assert len(experiment["sources"]) == 4
-    assert experiment["session"] == {"vni": 0, "session_number": 32766, "packet_length": 8500}
+    assert experiment["session"] == {"vni": 0, "session_number": 32766, "packet_length": 8500, "vni_per_eni": False,
+                                     "extra": []}
 
 
 def test_ten_rules_are_the_limit():
@@ -318,3 +346,36 @@ def test_every_message_of_the_battery_names_a_mirrorlab_variable():
             assert error.startswith("mirrorlab_"), error
             assert "<class" not in error, error
             assert not bare.search(error.split(": ", 1)[1]), error
+def test_extra_sessions_are_normalized_and_get_capture_links():
+    experiment, errors = build_experiment({
+        "backend": "aws", "network": {"vpc_cidr": "172.16.0.0/20"},
+        "session": {"vni": 100, "extra": [
+            {"session_number": 3, "vni": 300, "packet_length": 96, "filter": {"preset": "alb_target"}},
+            {"session_number": 2, "filter": {"rules": [R(protocol="udp", destination_ports="53")]}},
+        ]},
+        "capture": {"extra_vnis": [400]},
+    })
+    assert errors == []
+    third, second = experiment["session"]["extra"]
+    assert (third["session_number"], third["vni"], third["packet_length"]) == (3, 300, 96)
+    assert [r["source_cidr"] for r in third["filter"]["rules"]] == ["172.16.0.0/20", "0.0.0.0/0"]
+    assert second["vni"] == 100 and second["packet_length"] is None
+    assert second["filter"]["preset"] is None and second["filter"]["rules"][0]["destination_ports"] == {"from": 53, "to": 53}
+    # one more capture link per VNI besides the first session's, merged with the user's
+    assert experiment["capture_vars"]["capture_extra_vnis"] == [300, 400]
+
+
+def test_gwlb_endpoint_target_on_aws():
+    experiment, errors = build_experiment({"backend": "aws", "target": {
+        "type": "gateway_load_balancer_endpoint", "gwlb_endpoint_id": "vpce-0123456789abcdef0"},
+        "sources": [{"type": "network_interface", "id": "eni-0123456%010x" % i} for i in range(11)]})
+    assert errors == []  # no 10-sources limit: a GWLB endpoint takes any number of sources
+    assert experiment["target"]["type"] == "gateway_load_balancer_endpoint"
+
+
+def test_ipv6_rules_are_accepted_on_aws():
+    """The EC2 API takes IPv6 CIDRs in filter rules; the IPv4-only format is cfn-lint's patch of
+    the registry schema, not CloudFormation's (docs/filters.md, "IPv6 rules on AWS")."""
+    experiment, errors = build_experiment({"backend": "aws", **rules(R(source_cidr="::/0", destination_cidr="2001:db8::/32"))})
+    assert errors == []
+    assert experiment["filter"]["rules"][0]["destination_cidr"] == "2001:db8::/32"

@@ -28,7 +28,8 @@ def test_defaults(capsys):
     code, result = result_of(capsys, {})
     assert code == 0 and result["changed"] is False
     assert result["experiment"]["filter"]["preset"] == "all_tcp"
-    assert result["experiment"]["session"] == {"vni": 12345, "session_number": 1, "packet_length": None}
+    assert result["experiment"]["session"] == {"vni": 12345, "session_number": 1, "packet_length": None,
+                                               "vni_per_eni": False, "extra": []}
 
 
 def test_check_mode_returns_the_model(capsys):
@@ -39,7 +40,8 @@ def test_check_mode_returns_the_model(capsys):
 def test_partial_mapping_keeps_other_defaults(capsys):
     code, result = result_of(capsys, {"session": {"vni": 7}, "network": {"vpc_cidr": "192.168.0.0/24"}})
     assert code == 0
-    assert result["experiment"]["session"] == {"vni": 7, "session_number": 1, "packet_length": None}
+    assert result["experiment"]["session"] == {"vni": 7, "session_number": 1, "packet_length": None,
+                                               "vni_per_eni": False, "extra": []}
     assert result["experiment"]["network"]["import_prefix"] == "infra-vpc"
 
 

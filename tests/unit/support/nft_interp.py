@@ -11,8 +11,10 @@ Semantics implemented:
 - base chain ``type filter hook ingress|egress device "D" priority P; policy accept|drop;``
 - rules run in order; all match expressions of a rule must hold (a payload expression on a
   protocol the packet does not carry does not match, as nft's implicit dependencies make it);
-  statements run left to right; ``accept``/``drop`` end the chain; ``return`` ends a base
-  chain with its policy; at the end, the policy.
+  statements run left to right; ``accept``/``drop`` end the evaluation (also from a chain
+  jumped to); ``jump <chain>`` runs a regular chain (no hook) and continues after it when it
+  returns; ``return`` (or the end of a regular chain) goes back to the caller, and ends a
+  base chain with its policy; at the end of a base chain, the policy.
 - matches: ``meta protocol ip|ip6``, ``meta l4proto <name|number>``, ``ip|ip6 saddr|daddr
   <addr>[/len]``, ``ip protocol <name|number>``, ``tcp|udp sport|dport <n>|<n>-<m>``.
 - statements: ``dup to "<dev>"``, ``counter``, ``comment "..."`` (ignored).
@@ -170,6 +172,9 @@ def parse_rule(line):
         elif w in ("accept", "drop", "return"):
             items.append(("stmt", w, None))
             i += 1
+        elif w == "jump":
+            items.append(("stmt", "jump", words[i + 1]))
+            i += 2
         elif w == "counter":
             i += 1
         elif w == "comment":
@@ -191,15 +196,18 @@ def run_packet(tables, pkt, device):
         for chain in chains.values():
             if chain.hook != pkt["direction"] or chain.device != device:
                 continue
-            result = _run_chain(chain, pkt, dups)
-            if result == "drop":
+            result = _run_chain(chain, pkt, dups, chains)
+            if (result or chain.policy) == "drop":
                 verdict = "drop"
     return verdict, dups
 
 
-def _run_chain(chain, pkt, dups):
-    # Expressions run left to right; a failing match ends the rule (statements already run
-    # keep their effect, as in nft); a verdict ends the chain.
+def _run_chain(chain, pkt, dups, chains, depth=0):
+    """The chain's final verdict (accept/drop), or None when it returns (explicitly, or by
+    running off the end): a base chain then applies its policy, a jumped-to chain goes back
+    to the rule after the jump. accept/drop in a jumped-to chain end the whole evaluation."""
+    if depth > 16:
+        raise NftSyntaxError("jump loop or too deep at chain %s" % chain.name)
     for rule in chain.rules:
         for item in rule:
             if item[0] == "match":
@@ -210,5 +218,12 @@ def _run_chain(chain, pkt, dups):
             elif item[1] in ("accept", "drop"):
                 return item[1]
             elif item[1] == "return":
-                return chain.policy
-    return chain.policy
+                return None
+            elif item[1] == "jump":
+                target = chains.get(item[2])
+                if target is None or target.hook is not None:
+                    raise NftSyntaxError("jump to a missing or base chain: %s" % item[2])
+                verdict = _run_chain(target, pkt, dups, chains, depth + 1)
+                if verdict is not None:
+                    return verdict
+    return None
