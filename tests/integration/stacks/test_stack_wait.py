@@ -14,7 +14,8 @@ PLAYBOOK = ROOT / "tests" / "integration" / "stacks" / "wait.yml"
 
 
 def test_stack_wait_follows_jobs_and_reports(tmp_path):
-    with moto_ext_server(2, 5) as url:
+    # deletions take 15 s: the timeout-0 wait must still see DELETE_IN_PROGRESS on a loaded machine
+    with moto_ext_server(2, 15) as url:
         env = ansible_env(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1",
                           AWS_DEFAULT_REGION="us-east-1", AWS_URL=url, AWS_ENDPOINT_URL=url)
         proc = run(["ansible-playbook", str(PLAYBOOK)], env=env, timeout=600)

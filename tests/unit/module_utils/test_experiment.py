@@ -192,6 +192,7 @@ def test_defaults_give_the_documented_model():
         "session": {"vni": 12345, "session_number": 1, "packet_length": None, "vni_per_eni": False, "extra": []},
         "target": {"type": "instance", "gwlb_endpoint_id": "", "count": 1, "instance_type": "t3.small", "spot": False},
         "expire_after": 0,
+        "discard_captures": False,
         "capture": CAPTURE_DEFAULTS,
         "https": False,
         "certificate_arn": "",

@@ -135,7 +135,7 @@ def test_role_refuses_type_mix_ups_naming_the_variable_not_a_python_class(tmp_pa
     assert proc.returncode != 0
     assert "<class" not in proc.stdout + proc.stderr and "unable to convert" not in text
     for expected in ("mirrorlab_sources: must be a non-empty list of sources",
-                     "mirrorlab_target: must be a mapping with keys count, instance_type, spot",
+                     "mirrorlab_target: must be a mapping with keys count, gwlb_endpoint_id, instance_type, spot, type",
                      "mirrorlab_network: must be a mapping with keys",
                      "mirrorlab_https: must be a boolean (true or false), got 'maybe'",
                      "mirrorlab_deployment: is null",
