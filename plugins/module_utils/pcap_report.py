@@ -64,7 +64,7 @@ DEFAULT_IDLE_TIMEOUT = 300.0
 # by the piece, at the price of the TCP/TLS state of the connections open at a piece's border
 # (the next tshark sees them mid-stream; the state machine here keeps what it saw). At most two
 # tshark processes live at a time (one read, the next fed).
-DEFAULT_PIECE_PACKETS = 200000
+DEFAULT_PIECE_PACKETS = 100000
 # Bytes read from a capture at a time when it is cut into pieces.
 READ_SIZE = 1 << 22
 PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"

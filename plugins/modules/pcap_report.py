@@ -72,7 +72,7 @@ options:
         TCP/TLS state of the connections open at that instant (the report keeps its own, see
         docs/report.md).
     type: int
-    default: 200000
+    default: 100000
   rows:
     description: Lines of the connection table in RV(table) (0 = every connection).
     type: int
@@ -207,7 +207,7 @@ def main():
             failures_only=dict(type="bool", default=False),
             title=dict(type="str", default="mirrorlab report"),
             html_max_rows=dict(type="int", default=20000),
-            piece_packets=dict(type="int", default=200000),
+            piece_packets=dict(type="int", default=100000),
         ),
         supports_check_mode=True,
     )
