@@ -229,6 +229,7 @@ experiment:
               max_total_mb: 2048, min_free_mb: 1024, housekeeping_seconds: 15, snaplen: 0, filter: "",
               buffer_kib: 32768, user: mirrorlab-capture, group: pcap, s3_bucket: "", s3_prefix: pcap/,
               s3_region: "", s3_endpoint_url: "", s3_environment: {}, install_packages: true}
+    discard_captures: false
     capture_vars: {capture_vni: 12345}
     https: false
     certificate_arn: ""

@@ -163,6 +163,7 @@ def test_defaults_give_the_documented_model():
         "session": {"vni": 12345, "session_number": 1, "packet_length": None},
         "target": {"count": 1, "instance_type": "t3.small", "spot": False},
         "capture": CAPTURE_DEFAULTS,
+        "discard_captures": False,
         "https": False,
         "certificate_arn": "",
         "capture_vars": {"capture_vni": 12345},
