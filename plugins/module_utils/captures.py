@@ -195,4 +195,3 @@ def watch_command(backend, link, tool_args, pid=0, instance_id="", region=""):
     command = " ".join(["sudo"] + [shlex.quote(arg) for arg in viewer])
     return ["aws", "ssm", "start-session", "--region", region, "--target", instance_id,
             "--document-name", "AWS-StartInteractiveCommand", "--parameters", json.dumps({"command": [command]})]
-

@@ -20,7 +20,7 @@ description:
   - Incremental, a file already in C(dest) with the same size and modification time is left
     alone; the file being written is copied again when it has grown. Each copy is written under a
     temporary name and checked against the source's size before it takes the file's name.
-  - The target's file system is seen below O(root) on the host the module runs on (the lab: the
+  - The target's file system is seen below O(root) on the host the module runs on (in the lab the
     capture machine's overlay); with the default C(/) it is the host itself.
   - Reports per link the files, the bytes and the packets (complete records of classic pcap
     files) in C(dest).
@@ -61,7 +61,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 found:
-  description: Whether the target has a capture configuration (false: nothing configured, nothing copied).
+  description: Whether the target has a capture configuration (false means nothing configured, nothing copied).
   returned: always
   type: bool
 dir:

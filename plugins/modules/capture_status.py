@@ -15,7 +15,7 @@ short_description: Put the capture targets' status together (one line per link, 
 version_added: 0.3.0
 description:
   - Takes what C(mirrorlab-capture-status --json) printed on each capture target (the lab
-    machine, the AWS instances) and returns it parsed, with one line per target and per link:
+    machine, the AWS instances) and returns it parsed, with one line per target and per link,
     the capture unit's state, the files, their bytes, the newest file's age and the drops (the
     tool's kernel drops and the link's C(rx_dropped)), then the mirror sessions that point at
     the targets.
