@@ -194,7 +194,6 @@ def test_defaults_give_the_documented_model():
         "expire_after": 0,
         "discard_captures": False,
         "capture": CAPTURE_DEFAULTS,
-        "discard_captures": False,
         "https": False,
         "certificate_arn": "",
         "capture_vars": {"capture_vni": 12345},
