@@ -67,6 +67,9 @@ def check_deployment_name(option, name, path, errors):
     return name
 
 
+check_deployment_name.checks_pattern = True  # validation.check leaves DEPLOYMENT_PATTERN to it
+
+
 def check_vpc_cidr(option, cidr, path, errors):
     try:
         net = ipaddress.ip_network(cidr, strict=True)

@@ -226,7 +226,7 @@ EXPERIMENT = [
            choices=BACKENDS),
     Option("deployment", "str", "mirrorlab",
            "deployment name: prefix of the stack names, value of the tag `mirrorlab:deployment` on every resource",
-           kind="deployment_name",  # DEPLOYMENT_PATTERN, each way of breaking it named
+           pattern=DEPLOYMENT_PATTERN, kind="deployment_name",  # the hook names what breaks the pattern
            rule="must be 1-23 characters: a lower-case letter, then lower-case letters, digits or '-', "
                 "not ending in '-' (it prefixes CloudFormation stack names), got %r"),
     Option("region", "str", "eu-west-1", "the AWS region", backends=AWS, pattern=REGION_PATTERN,

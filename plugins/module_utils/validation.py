@@ -127,7 +127,9 @@ def check(option, value, path, errors, hooks=None, top=False):
         errors.add(path, "must be %s, got %r" % (choices_text(option.choices), value))
         return None
     if kind in ("str", "path"):
-        value = _check_str(option, value, path, errors)
+        # A hook marked checks_pattern checks the option's pattern itself (to say what breaks it).
+        value = _check_str(option, value, path, errors,
+                           pattern=not getattr(hooks.get(option.kind), "checks_pattern", False))
     elif kind == "int":
         value = _check_int(option, value, path, errors)
     elif kind == "bool":
@@ -153,7 +155,7 @@ def _hook(option, value, path, errors, hooks):
     return hooks[option.kind](option, value, path, errors)
 
 
-def _check_str(option, value, path, errors):
+def _check_str(option, value, path, errors, pattern=True):
     if not isinstance(value, str):
         errors.add(path, _rule(option, value, "must be a string, got %r"))
         return None
@@ -162,7 +164,7 @@ def _check_str(option, value, path, errors):
         return None
     if value == "" and option.allow_empty:
         return value
-    if option.pattern is not None and not re.match(option.pattern, value) or value in option.not_in:
+    if pattern and option.pattern is not None and not re.match(option.pattern, value) or value in option.not_in:
         errors.add(path, _rule(option, value, "must match %s, got %%r" % option.pattern))
         return None
     return value

@@ -56,7 +56,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 problems:
-  description: Every problem found, each C(mirrorlab_<variable>: <rule>) (also joined in C(msg)); empty on success.
+  description: "Every problem found, each C(mirrorlab_<variable>: <rule>) (also joined in C(msg)); empty on success."
   returned: always
   type: list
   elements: str

@@ -157,7 +157,9 @@ class Seed:
         return {
             "stacks": stacks,
             "buckets": buckets,
-            "certificates": sorted((c["CertificateArn"], c.get("Status")) for c in
+            # ARN and domain, not the status: moto moves a requested certificate from
+            # PENDING_VALIDATION to ISSUED on its own after a while.
+            "certificates": sorted((c["CertificateArn"], c.get("DomainName")) for c in
                                    self.acm.list_certificates()["CertificateSummaryList"]),
             "sessions": sorted(s["TrafficMirrorSessionId"] for s in
                                self.ec2.describe_traffic_mirror_sessions()["TrafficMirrorSessions"]),
