@@ -175,10 +175,17 @@ def test_deploy_with_imported_network(aws, aws_env):
     profile = instance["IamInstanceProfile"]["Arn"].split("/")[-1]
     (role,) = aws["iam"].get_instance_profile(InstanceProfileName=profile)["InstanceProfile"]["Roles"]
     assert role["Arn"] == target["InstanceRoleArn"]
-    (policy_name,) = aws["iam"].list_role_policies(RoleName=role["RoleName"])["PolicyNames"]
-    document = policy_document(aws, role["RoleName"], policy_name)
+    # two inline policies and no managed one: Session Manager only, and the archive prefix
+    assert sorted(aws["iam"].list_role_policies(RoleName=role["RoleName"])["PolicyNames"]) == [
+        "pcap-archive", "session-manager"]
+    assert aws["iam"].list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"] == []
+    document = policy_document(aws, role["RoleName"], "pcap-archive")
     bucket_arn = f"arn:aws:s3:::{target['BucketName']}"
     assert sorted(s["Resource"] for s in document["Statement"]) == [bucket_arn, f"{bucket_arn}/pcap/*"]
+    (agent,) = policy_document(aws, role["RoleName"], "session-manager")["Statement"]
+    assert agent["Resource"] == "*" and sorted(agent["Action"]) == [
+        "ssm:UpdateInstanceInformation", "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+        "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"]
 
     (eni,) = ec2.describe_network_interfaces(NetworkInterfaceIds=[target["EniId"]])["NetworkInterfaces"]
     assert eni["SubnetId"] == private[0]  # instance 1 in the first private subnet
