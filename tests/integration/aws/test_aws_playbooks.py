@@ -405,8 +405,12 @@ def test_https_imports_a_tagged_self_signed_certificate_and_teardown_deletes_it(
     again = aws.playbook("site.yml", extra={"mirrorlab_https": True})
     assert len(aws.acm.list_certificates()["CertificateSummaryList"]) == 1
     assert recap(again)["changed"] == 0
+    # Someone else's certificate with the same Name but without the deployment's tag: kept.
+    foreign = aws.acm.request_certificate(DomainName="other.example.invalid",
+                                          Tags=[{"Key": "Name", "Value": f"{DEPLOYMENT}-https"}])["CertificateArn"]
     aws.playbook("teardown.yml", extra={"mirrorlab_https": True})
-    assert aws.leftovers() == {}
+    left = aws.leftovers()
+    assert [c["CertificateArn"] for c in left.pop("certificates", [])] == [foreign] and left == {}
 
 
 # ------------------------------------------------------------------------ the SSM boundary
