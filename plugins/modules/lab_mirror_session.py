@@ -71,6 +71,23 @@ options:
     type: list
     elements: dict
     default: []
+  session_number:
+    description: The session's number; with O(extra_sessions) the sessions are tried lowest number first.
+    type: int
+    default: 1
+  extra_sessions:
+    description:
+      - Further sessions on the same O(source_device) (AWS allows 3 per source ENI), each a
+        dict with C(session_number) (required, distinct), C(vxlan_device) (required), C(vni)
+        (default O(vni)), C(target_ip) (default O(target_ip)) and C(rules) (normalized, as
+        O(rules)).
+      - All sessions share the one table; per packet they are tried in ascending session
+        number and the first whose filter accepts the packet mirrors it into its own VXLAN
+        device, once (AWS's priority); a reject, or no matching rule, passes it to the next.
+      - With O(state=absent), their VXLAN devices are removed too.
+    type: list
+    elements: dict
+    default: []
 notes:
   - Supports check mode and diff mode.
   - Needs C(ip) (iproute2) and C(nft) (nftables) on the host and a kernel with the netdev egress hook (5.16 or later).
@@ -89,6 +106,21 @@ EXAMPLES = r"""
     vxlan_device: mirror1
     table: mirrorlab_session1
     rules: "{{ experiment.filter.rules }}"  # normalized by mirrorlab.vpc.experiment_info
+
+- name: Three sessions on one interface, tried lowest session number first
+  mirrorlab.vpc.lab_mirror_session:
+    netns: mlab-alb
+    source_device: eth0
+    local_ip: 10.0.1.10
+    target_ip: 10.0.2.20
+    session_number: 3
+    vni: 12345
+    vxlan_device: mirror1
+    table: mirrorlab_session1
+    rules: "{{ experiment.filter.rules }}"
+    extra_sessions:
+      - {session_number: 1, vni: 101, vxlan_device: mirror1s1, rules: "{{ http_rules }}"}
+      - {session_number: 2, vni: 102, vxlan_device: mirror1s2, target_ip: 10.0.2.21, rules: "{{ tcp_rules }}"}
 
 - name: Remove it
   mirrorlab.vpc.lab_mirror_session:
@@ -113,6 +145,11 @@ vxlan:
   returned: state is present
   type: dict
   sample: {name: mirror1, vni: 12345, local: 10.0.1.10, remote: 10.0.2.20, dstport: 4789}
+extra_vxlan:
+  description: The VXLAN devices of O(extra_sessions) as wanted, in their order.
+  returned: state is present and O(extra_sessions) is given
+  type: list
+  elements: dict
 """
 
 import ipaddress
@@ -122,13 +159,21 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.filter_rules import check_normalized_rules
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.lab_host import missing_netns, netns_exists, run
-from ansible_collections.mirrorlab.vpc.plugins.module_utils.model import VNI_DEFAULT, VNI_MAX, VNI_MIN, VXLAN_PORT
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.model import (
+    SESSION_NUMBER_MAX,
+    SESSION_NUMBER_MIN,
+    SESSIONS_PER_SOURCE_ENI,
+    VNI_DEFAULT,
+    VNI_MAX,
+    VNI_MIN,
+    VXLAN_PORT,
+)
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.nft_mirror import (
     DIGEST_PREFIX,
     check_names,
-    compile_ruleset,
+    compile_sessions,
     delete_script,
-    expected_rule_counts,
+    expected_session_rule_counts,
 )
 
 
@@ -195,18 +240,64 @@ def vxlan_state(link):
     }
 
 
-def wanted_vxlan(params):
+def wanted_vxlan(params, session):
     return {
-        "name": params["vxlan_device"],
+        "name": session["vxlan_device"],
         "kind": "vxlan",
-        "vni": params["vni"],
+        "vni": session["vni"],
         "local": params["local_ip"],
-        "remote": params["target_ip"],
+        "remote": session["target_ip"],
         "dstport": params["dstport"],
         "learning": False,
         "up": True,
         "noarp": True,
     }
+
+
+def sessions_of(params):
+    """The module's session and its extra_sessions, with their defaults filled in."""
+    sessions = [{"session_number": params["session_number"], "vni": params["vni"], "vxlan_device": params["vxlan_device"],
+                 "target_ip": params["target_ip"], "rules": params["rules"]}]
+    for extra in params["extra_sessions"]:
+        sessions.append({"session_number": extra.get("session_number"), "vni": extra.get("vni", params["vni"]),
+                         "vxlan_device": extra.get("vxlan_device"), "target_ip": extra.get("target_ip") or params["target_ip"],
+                         "rules": extra.get("rules") or []})
+    return sessions
+
+
+def check_sessions(module, params, local):
+    """Every session's number, VNI, device, target and rules; returns the sessions."""
+    sessions = sessions_of(params)
+    unknown = sorted(set(k for extra in params["extra_sessions"] for k in extra)
+                     - set(["session_number", "vni", "vxlan_device", "target_ip", "rules"]))
+    if unknown:
+        module.fail_json(msg="extra_sessions: unknown key(s) %s" % ", ".join(unknown))
+    if len(sessions) > SESSIONS_PER_SOURCE_ENI:
+        module.fail_json(msg="at most %d sessions per source device (AWS: per source ENI), got %d"
+                         % (SESSIONS_PER_SOURCE_ENI, len(sessions)))
+    numbers, devices = [], []
+    for index, session in enumerate(sessions):
+        where = "session" if index == 0 else "extra_sessions[%d]" % (index - 1)
+        number = session["session_number"]
+        if not isinstance(number, int) or isinstance(number, bool) or not SESSION_NUMBER_MIN <= number <= SESSION_NUMBER_MAX:
+            module.fail_json(msg="%s: session_number must be %d-%d, got %r" % (where, SESSION_NUMBER_MIN, SESSION_NUMBER_MAX, number))
+        if not isinstance(session["vni"], int) or isinstance(session["vni"], bool) or not VNI_MIN <= session["vni"] <= VNI_MAX:
+            module.fail_json(msg="%s: vni must be %d-%d, got %r" % (where, VNI_MIN, VNI_MAX, session["vni"]))
+        try:
+            check_names(params["table"], params["source_device"], session["vxlan_device"])
+            target = ipaddress.ip_address(session["target_ip"])
+        except ValueError as exc:
+            module.fail_json(msg="%s: %s" % (where, exc))
+        if target.version != local.version:
+            module.fail_json(msg="%s: local_ip and target_ip must be of the same IP family" % where)
+        errors = check_normalized_rules(session["rules"], "rules" if index == 0 else where + ".rules")
+        if errors:
+            module.fail_json(msg="invalid rules:\n" + "\n".join(str(e) for e in errors), errors=[str(e) for e in errors])
+        numbers.append(number)
+        devices.append(session["vxlan_device"])
+    if len(set(numbers)) != len(numbers) or len(set(devices)) != len(devices):
+        module.fail_json(msg="the sessions need distinct session numbers and VXLAN devices, got %r and %r" % (numbers, devices))
+    return sessions
 
 
 def create_vxlan(host, want):
@@ -236,58 +327,56 @@ def check_params(module):
         module.fail_json(msg="local_ip and target_ip must be IP addresses: %s" % exc)
     if local.version != target.version:
         module.fail_json(msg="local_ip and target_ip must be of the same IP family")
-    if not VNI_MIN <= params["vni"] <= VNI_MAX:
-        module.fail_json(msg="vni must be %d-%d, got %d" % (VNI_MIN, VNI_MAX, params["vni"]))
     if not 1 <= params["dstport"] <= 65535:
         module.fail_json(msg="dstport must be 1-65535, got %d" % params["dstport"])
-    try:
-        check_names(params["table"], params["source_device"], params["vxlan_device"])
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
-    errors = check_normalized_rules(params["rules"], "rules")
-    if errors:
-        module.fail_json(msg="invalid rules:\n" + "\n".join(str(e) for e in errors), errors=[str(e) for e in errors])
-    return params["rules"]
+    return check_sessions(module, params, local)
 
 
-def present(module, host, rules):
+def present(module, host, sessions):
     params = module.params
     result = {"changed": False}
     if host.link(params["source_device"]) is None:
         module.fail_json(msg="source_device %s does not exist in netns %r" % (params["source_device"], params["netns"]))
-    want = wanted_vxlan(params)
-    have = vxlan_state(host.link(want["name"]))
-    diff = {"before": {"vxlan": have}, "after": {"vxlan": want}}
-    if have != want:
-        result["changed"] = True
-        if not module.check_mode:
-            if have is not None:
-                host.ip("link", "del", "dev", want["name"])
-            create_vxlan(host, want)
+    wants = [wanted_vxlan(params, session) for session in sessions]
+    haves = [vxlan_state(host.link(want["name"])) for want in wants]
+    diff = {"before": {"vxlan": haves[0]}, "after": {"vxlan": wants[0]}}
+    if len(wants) > 1:
+        diff["before"]["extra_vxlan"], diff["after"]["extra_vxlan"] = haves[1:], wants[1:]
+    for want, have in zip(wants, haves):
+        if have != want:
+            result["changed"] = True
+            if not module.check_mode:
+                if have is not None:
+                    host.ip("link", "del", "dev", want["name"])
+                create_vxlan(host, want)
 
     # The digest covers the devices' interface indexes: a re-created device (new index) means
     # the loaded table points at a device that no longer exists, and must be reloaded.
     source_link = host.link(params["source_device"])
-    vxlan_link = host.link(want["name"])
-    identity = "source %s#%s vxlan %s#%s" % (
-        params["source_device"], source_link["ifindex"], want["name"], vxlan_link["ifindex"] if vxlan_link else "new")
+    vxlan_links = [host.link(want["name"]) for want in wants]
+    identity = "source %s#%s vxlan %s" % (params["source_device"], source_link["ifindex"], " ".join(
+        "%s#%s" % (want["name"], link["ifindex"] if link else "new") for want, link in zip(wants, vxlan_links)))
     try:
-        script, digest = compile_ruleset(rules, params["table"], params["source_device"], want["name"],
-                                         params["local_ip"], params["target_ip"], params["dstport"], identity=identity)
+        script, digest = compile_sessions(sessions, params["table"], params["source_device"], params["local_ip"],
+                                          params["dstport"], identity=identity)
     except ValueError as exc:
         module.fail_json(msg=str(exc))
+    vxlan_link = all(vxlan_links)
+    want = wants[0]
     current = host.table_state(params["table"])
-    wanted = (digest, expected_rule_counts(rules))
+    wanted = (digest, expected_session_rule_counts(sessions))
     diff["before"]["table_digest"] = current[0] if current else None
     diff["after"]["table_digest"] = digest
     # The digest proves what was loaded; the rule counts catch a table edited by hand since.
     if current != wanted:
         result["changed"] = True
         if module.check_mode:
-            check_script(module, host, script, vxlan_link is not None)
+            check_script(module, host, script, vxlan_link)
         else:
             host.nft("-f", "-", data=script)
     result.update(digest=digest, ruleset=script, vxlan=want)
+    if len(wants) > 1:
+        result["extra_vxlan"] = wants[1:]
     if module._diff:
         diff["after"]["ruleset"] = script
         result["diff"] = diff
@@ -307,13 +396,15 @@ def absent(module, host):
         result["changed"] = True
         if not module.check_mode:
             host.nft("-f", "-", data=delete_script(params["table"]))
-    link = vxlan_state(host.link(params["vxlan_device"]))
-    if link is not None:
+    for name in [params["vxlan_device"]] + [extra.get("vxlan_device") for extra in params["extra_sessions"]]:
+        link = vxlan_state(host.link(name)) if name else None
+        if link is None:
+            continue
         if link["kind"] != "vxlan":
-            module.fail_json(msg="%s is a %s device, not a VXLAN device; not removing it" % (params["vxlan_device"], link["kind"]))
+            module.fail_json(msg="%s is a %s device, not a VXLAN device; not removing it" % (name, link["kind"]))
         result["changed"] = True
         if not module.check_mode:
-            host.ip("link", "del", "dev", params["vxlan_device"])
+            host.ip("link", "del", "dev", name)
     return result
 
 
@@ -330,6 +421,8 @@ def main():
             vxlan_device=dict(type="str", required=True),
             table=dict(type="str", required=True),
             rules=dict(type="list", elements="dict", default=[]),
+            session_number=dict(type="int", default=1),
+            extra_sessions=dict(type="list", elements="dict", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -338,10 +431,10 @@ def main():
         if module.params["state"] == "absent":
             module.exit_json(changed=False, msg=missing_netns(netns))
         module.fail_json(msg=missing_netns(netns))
-    rules = check_params(module)
+    sessions = check_params(module)
     host = Host(module, netns)
     if module.params["state"] == "present":
-        result = present(module, host, rules)
+        result = present(module, host, sessions)
     else:
         result = absent(module, host)
     module.exit_json(**result)

@@ -10,9 +10,9 @@ module: vni_map
 version_added: 0.2.0
 short_description: The VNI of each source ENI's mirror sessions, and the vni-map.json file
 description:
-  - Computes which VNI the sessions of each source ENI carry (C(mirrorlab_session.vni_per_eni):
-    the ENIs sorted by id, the i-th gets C(vni + i); further sessions their own VNI) and the VNI
-    map that C(mirrorlab.vpc.pcap_report) reads to name the ENI and zone behind each VNI.
+  - Computes which VNI the sessions of each source ENI carry (with C(mirrorlab_session.vni_per_eni)
+    the ENIs sorted by id, the i-th gets C(vni + i); further sessions carry their own VNI) and the
+    VNI map that M(mirrorlab.vpc.pcap_report) reads to name the ENI and zone behind each VNI.
   - With O(dest), writes the map there as JSON (mode 0644, atomically); C(changed) when the
     content differs. Supports check mode and diff mode.
 author:

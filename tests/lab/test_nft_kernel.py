@@ -253,6 +253,22 @@ def parse_frame(frame):
     return src_mac, pkt, (src, dst, proto, sport, dport, bytes(l4))
 
 
+def source_packets(lab, path, local, target):
+    """The IP packets captured on the source device, with their direction, without the
+    mirror's own VXLAN packets: [(packet, key)]."""
+    found = []
+    for frame in read_pcap(path):
+        parsed = parse_frame(frame)
+        if parsed is None:
+            continue
+        mac, pkt, key = parsed
+        pkt["direction"] = "egress" if mac == lab["src_mac"] else "ingress"
+        if pkt["direction"] == "egress" and (pkt["src"], pkt["dst"], pkt["protocol"], pkt["dport"]) == (local, target, 17, 4789):
+            continue  # the mirror's own VXLAN packets
+        found.append((pkt, key))
+    return found
+
+
 def observe(lab, rules, name, underlay=4):
     """Run the traffic with ``rules`` loaded; return (expected keys, received keys, source count).
 
@@ -271,14 +287,7 @@ def observe(lab, rules, name, underlay=4):
     rx.stop()
 
     expected, seen = collections.Counter(), 0
-    for frame in read_pcap(src.path):
-        parsed = parse_frame(frame)
-        if parsed is None:
-            continue
-        mac, pkt, key = parsed
-        pkt["direction"] = "egress" if mac == lab["src_mac"] else "ingress"
-        if pkt["direction"] == "egress" and (pkt["src"], pkt["dst"], pkt["protocol"], pkt["dport"]) == (local, target, 17, 4789):
-            continue  # the mirror's own VXLAN packets
+    for pkt, key in source_packets(lab, src.path, local, target):
         seen += 1
         if fr.is_mirrored(rules, pkt):
             expected[key] += 1
@@ -364,3 +373,73 @@ def test_session_removed_cleanly(lab):
     in_ns(lab["src"], sys.executable, "-c", TRAFFIC, PEER4, PEER6, str(SERVER_PORT), str(CLOSED_PORT), timeout=60)
     rx_after = json.loads(sh("ip", "-n", lab["peer"], "-s", "-j", "link", "show", RX_DEV).stdout)[0]["stats64"]["rx"]["packets"]
     assert rx_after == rx_before
+
+
+# --- several sessions on one source device (AWS's session-number priority) ----------------
+
+SESSION_RX = {6790: "mlfkrx1", 6791: "mlfkrx2"}
+
+
+def test_kernel_sessions_in_session_number_order(lab):
+    """Three sessions on the source veth, each into its own VNI: every packet arrives at the
+    receiver of the lowest-numbered session whose filter accepts it, once, and nowhere else."""
+    def rules(raw):
+        normalized, errors = fr.normalize_rules(raw, "rules")
+        assert not errors
+        return normalized
+
+    # 10: the HTTP exchange only; 20: all other IPv4 except ICMP; 30 (the module's own
+    # session, listed first, numbered last): everything, IPv6 included.
+    sessions = [
+        {"session_number": 30, "vni": VNI, "vxlan_device": VX_DEV,
+         "rules": rules(RULE_SETS["everything_v4_v6"])},
+        {"session_number": 10, "vni": 6790, "vxlan_device": "mlfkvx1",
+         "rules": rules([R("egress", 1, "accept", "tcp", dports=str(SERVER_PORT)),
+                         R("ingress", 1, "accept", "tcp", sports=str(SERVER_PORT))])},
+        {"session_number": 20, "vni": 6791, "vxlan_device": "mlfkvx2",
+         "rules": rules([R("ingress", 1, "reject", "icmp"), R("ingress", 2, "accept", "all"),
+                         R("egress", 1, "reject", "icmp"), R("egress", 2, "accept", "all")])},
+    ]
+    for vni, dev in SESSION_RX.items():
+        sh("ip", "-n", lab["peer"], "link", "add", dev, "type", "vxlan", "id", str(vni), "dstport", "4789", "nolearning")
+        in_ns(lab["peer"], "sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % dev)
+        sh("ip", "-n", lab["peer"], "link", "set", dev, "arp", "off", "up")
+    args = {"netns": lab["src"], "source_device": SRC_DEV, "local_ip": SRC4, "target_ip": PEER4, "table": TABLE,
+            "session_number": 30, "vni": VNI, "vxlan_device": VX_DEV, "rules": sessions[0]["rules"],
+            "extra_sessions": [{k: s[k] for k in ("session_number", "vni", "vxlan_device", "rules")} for s in sessions[1:]]}
+    work = lab["work"]
+    try:
+        assert module_main(lab_mirror_session.main, args)[0] == 0
+        time.sleep(0.2)
+        receivers = {VNI: RX_DEV, **SESSION_RX}
+        rx = {vni: Capture(lab["peer"], dev, work / ("sessions-rx-%d.pcap" % vni)) for vni, dev in receivers.items()}
+        src = Capture(lab["src"], SRC_DEV, work / "sessions-src.pcap")
+        in_ns(lab["src"], sys.executable, "-c", TRAFFIC, PEER4, PEER6, str(SERVER_PORT), str(CLOSED_PORT), timeout=60)
+        time.sleep(0.3)
+        src.stop()
+        time.sleep(0.5)
+        for capture in rx.values():
+            capture.stop()
+
+        expected = {vni: collections.Counter() for vni in receivers}
+        seen = 0
+        for pkt, key in source_packets(lab, src.path, SRC4, PEER4):
+            seen += 1
+            session = fr.mirroring_session(sessions, pkt)
+            if session is not None:
+                expected[session["vni"]][key] += 1
+        received = {vni: collections.Counter(parse_frame(f)[2] for f in read_pcap(capture.path))
+                    for vni, capture in rx.items()}
+        print("sessions: %d IP packets on the source; mirrored by 10/20/30: %s; received: %s" % (
+            seen, [sum(expected[v].values()) for v in (6790, 6791, VNI)], [sum(received[v].values()) for v in (6790, 6791, VNI)]))
+        assert seen >= 30
+        for vni in receivers:
+            assert received[vni] == expected[vni], (vni, expected[vni] - received[vni], received[vni] - expected[vni])
+        # each session got something: the priority was exercised, not just one session
+        assert all(sum(expected[vni].values()) > 0 for vni in receivers)
+    finally:
+        assert module_main(lab_mirror_session.main, dict(args, state="absent"))[0] == 0
+        for dev in SESSION_RX.values():
+            sh("ip", "-n", lab["peer"], "link", "del", dev, check=False)
+    for dev in (VX_DEV, "mlfkvx1", "mlfkvx2"):
+        assert sh("ip", "-n", lab["src"], "link", "show", dev, check=False).returncode != 0

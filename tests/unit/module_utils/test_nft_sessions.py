@@ -49,7 +49,7 @@ def expected_copies(sessions, pkt):
     return [session["vxlan_device"]] if session else []
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sessions=session_sets(), data=st.data())
 def test_sessions_agree_with_the_reference_priority(sessions, data):
     tables = compiled(sessions)
