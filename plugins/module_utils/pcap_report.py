@@ -609,8 +609,7 @@ class PacketStream:
             proc = self.ready.get()
             if proc is None:
                 break
-            for line in io.TextIOWrapper(proc.stdout, encoding="utf-8", errors="replace"):
-                yield line
+            yield from io.TextIOWrapper(proc.stdout, encoding="utf-8", errors="replace")
             proc.wait()
             self.slots.release()
         if self.error is not None:
