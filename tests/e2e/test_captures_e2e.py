@@ -1,7 +1,9 @@
 """Your captures at hand, in the lab: packets in the current file within about a second
 (tcpdump -U). One deployment (`mlcape`); the pcaps are read with capinfos/tcpdump, not the
-project's code. (status/watch/fetch/teardown-keeps cases: not yet verified in the lab.)"""
+project's code; then playbooks/status.yml (./mirrorlab status --json) on the same machine.
+(watch and the lab fetch: not yet verified by a test.)"""
 
+import json
 import os
 import subprocess
 import time
@@ -56,3 +58,18 @@ def test_requests_are_in_the_current_file_within_two_seconds(lab):
     out = subprocess.run(["tcpdump", "-nn", "-r", str(sorted(PCAPS.glob("*.pcap*"))[-1]), "tcp port 80"],
                          capture_output=True, text=True)
     assert "HTTP: GET /?n=0" in out.stdout or "GET /?n=0" in out.stdout
+
+
+def test_status_json_reports_the_running_capture(lab, tmp_path):
+    out = tmp_path / "status.json"
+    playbook(ROOT / "playbooks" / "status.yml", {"mirrorlab_deployment": DEPLOYMENT, "mirrorlab_status_json": str(out)},
+             timeout=300)
+    status = json.loads(out.read_text())
+    target = status["targets"][f"ml-{DEPLOYMENT}-target"]
+    (link,) = [link for link in target["links"] if link["name"] == "capture0"]
+    files = sorted(PCAPS.glob("*.pcap*"))
+    assert link["state"] == "active" and link["files"] == len(files) >= 1
+    # the requests of the test before are in (the file may have grown since)
+    assert 24 < link["file_bytes"] <= sum(f.stat().st_size for f in files)
+    assert os.path.basename(link["open_file"]) == files[-1].name
+    assert any(f"ml-{DEPLOYMENT}-alb/vpc0" in s for s in status["sessions"]), status["sessions"]
