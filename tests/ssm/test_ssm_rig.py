@@ -119,7 +119,7 @@ def test_site_over_ssm_captures_and_archives_mirrored_packets(rig, tmp_path):
         found = set().union(*(markers(data, 9, tmp_path) for data in files.values())) if files else set()
         return found if any(m.startswith(f"B{tag}") for m in found) else set()
 
-    on_machine = wait_for(local, 60, "batch B in the machine's open pcap file")
+    on_machine = wait_for(local, 120, "batch B in the machine's open pcap file")
     assert not any(m.startswith(f"A{tag}") for m in on_machine)  # archived files are deleted locally
     assert f"B{tag}-00000" in on_machine
 
