@@ -536,7 +536,6 @@ class PacketStream:
                  mergecap="mergecap", piece_packets=DEFAULT_PIECE_PACKETS):
         self.files = list(files)
         self.procs = []
-        self.stderr = {}
         self.warnings = []
         self.error = None
         self.stopping = False
@@ -561,7 +560,7 @@ class PacketStream:
     def _watch(self, proc, name):
         """Collect a process's stderr in the background (so that it never blocks on it)."""
         self.procs.append((name, proc))
-        chunks = self.stderr.setdefault(name, [])
+        chunks = proc.stderr_lines = []  # this process's own (one tshark per piece)
 
         def drain():
             for line in iter(proc.stderr.readline, b""):
@@ -626,7 +625,7 @@ class PacketStream:
                 proc.stdout.close()
             code = proc.wait()
             proc.stderr_thread.join(5)
-            lines = [line.strip() for line in self.stderr[name]
+            lines = [line.strip() for line in proc.stderr_lines
                      if line.strip() and "Running as user" not in line and "could be dangerous" not in line]
             cut = [line for line in lines if CUT_SHORT in line]
             self.warnings.extend(cut)
