@@ -176,13 +176,17 @@ class Rig:
         return proc
 
 
-def wait_for(predicate, timeout, what):
+def wait_for(predicate, timeout, what, explain=None):
+    """predicate()'s first true value within `timeout` s; on a timeout the assertion says what
+    was awaited and, with `explain`, what explain() reports (the state to debug it from)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        if time.monotonic() >= deadline:
+            detail = f"\n{explain()}" if explain else ""
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}{detail}")
         time.sleep(0.5)
 
 

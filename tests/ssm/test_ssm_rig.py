@@ -96,8 +96,9 @@ def test_site_over_ssm_captures_and_archives_mirrored_packets(rig, tmp_path):
     assert not [k for k in keys if k.startswith(instance + "/")], keys
 
     # Mirrored packets: batch A, then (after the rotation interval) batch B, whose first packet
-    # closes A's file; the housekeeping archives it to s3://bucket/pcap/<instance>/capture0/ and
-    # deletes it locally. B's packets are in the open file once tcpdump's buffer is written out.
+    # closes A's file. B's packets are in the open file at once (tcpdump -U): looked for first,
+    # before anything else could rotate it. The housekeeping archives A's file to
+    # s3://bucket/pcap/<instance>/capture0/ and then deletes it locally.
     mirror(1, machine, vni)
     tag = uuid.uuid4().hex[:8]
     send(1, f"A{tag}", 5)
@@ -105,23 +106,35 @@ def test_site_over_ssm_captures_and_archives_mirrored_packets(rig, tmp_path):
     send(1, f"B{tag}", 200)
     prefix = f"pcap/{instance}/capture0/"
 
-    def archived():
+    def archive():
+        """{key: markers} of the archived files of the link."""
         objects = deployment.s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
-        found = set()
-        for obj in objects:
-            found |= markers(deployment.s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read(), 9, tmp_path)
-        return {m for m in found if m.startswith(f"A{tag}")}
-
-    assert wait_for(archived, 60, "batch A in the archive") == {f"A{tag}-{i:05d}" for i in range(5)}
+        return {o["Key"]: markers(deployment.s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read(), 9, tmp_path)
+                for o in objects}
 
     def local():
-        files = local_pcaps(machine)
-        found = set().union(*(markers(data, 9, tmp_path) for data in files.values())) if files else set()
-        return found if any(m.startswith(f"B{tag}") for m in found) else set()
+        """The markers of the machine's pcap files of the link."""
+        return set().union(set(), *(markers(data, 9, tmp_path) for data in local_pcaps(machine).values()))
 
-    on_machine = wait_for(local, 120, "batch B in the machine's open pcap file")
-    assert not any(m.startswith(f"A{tag}") for m in on_machine)  # archived files are deleted locally
+    def explain():
+        journal = rig.in_machine(machine, "journalctl", "--no-pager", "-o", "short-precise", "-n", "80",
+                                 "-u", "mirrorlab-capture@capture0.service",
+                                 "-u", "mirrorlab-capture-housekeeping.service", check=False).stdout
+        state = rig.in_machine(machine, "/usr/local/sbin/mirrorlab-capture", "status", "--json", check=False)
+        archived = {key: sorted(found)[:2] for key, found in archive().items()}
+        files = {name: sorted(markers(data, 9, tmp_path))[:2] for name, data in local_pcaps(machine).items()}
+        return f"archive: {archived}\nlocal: {files}\nstatus: {state.stdout}{state.stderr}\njournal:\n{journal}"
+
+    on_machine = wait_for(lambda: {m for m in local() if m.startswith(f"B{tag}")}, 30,
+                          "batch B in the machine's open pcap file", explain)
     assert f"B{tag}-00000" in on_machine
+
+    def archived_a():
+        return {m for found in archive().values() for m in found if m.startswith(f"A{tag}")}
+
+    assert wait_for(archived_a, 60, "batch A in the archive", explain) == {f"A{tag}-{i:05d}" for i in range(5)}
+    # Deleted locally once uploaded (the pass uploads, checks the size, then deletes).
+    wait_for(lambda: not any(m.startswith(f"A{tag}") for m in local()), 30, "batch A's file deleted locally", explain)
 
     down = deployment.playbook("teardown.yml")
     assert f"Nothing tagged mirrorlab:deployment={deployment.name} is left" in down.stdout

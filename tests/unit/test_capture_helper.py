@@ -179,6 +179,24 @@ def test_without_proc_fd_the_tools_name_order_decides(helper, monkeypatch):
     assert s3.calls == files[:1] and names(link) == files[1:]
 
 
+def test_no_answer_from_systemd_closes_no_file(helper, monkeypatch):
+    """A busy bus or a failed systemctl: whether a tool writes the newest file is unknown, so
+    the pass archives nothing of the link (and the next pass, answered, archives the closed)."""
+    h, cfg, link, s3, state = helper
+    write(link, "c-20261202T000000Z.pcap", "c-20261202T000005Z.pcap")
+    answers = iter([types.SimpleNamespace(returncode=1, stdout="", stderr="Failed to connect to bus"),
+                    types.SimpleNamespace(returncode=0, stdout="ActiveState=active\n", stderr=""),
+                    types.SimpleNamespace(returncode=0, stdout="MainPID=4242\nActiveState=active\n", stderr="")])
+    monkeypatch.setattr(h, "service_state", types.FunctionType(load_helper().service_state.__code__, h.__dict__))
+    monkeypatch.setattr(h, "run", lambda cmd, check=True: next(answers))
+    monkeypatch.setattr(h, "open_files", lambda pid: None)
+    for _ in range(2):  # the failed call, then an answer without MainPID
+        h.archive_closed(cfg, now=0)
+        assert s3.calls == [] and len(names(link)) == 2
+    h.archive_closed(cfg, now=0)
+    assert s3.calls == ["c-20261202T000000Z.pcap"] and names(link) == ["c-20261202T000005Z.pcap"]
+
+
 def test_s3_calls_are_bounded():
     pytest.importorskip("boto3")
     h = load_helper()
