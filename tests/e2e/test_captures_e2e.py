@@ -1,17 +1,20 @@
 """Your captures at hand, in the lab: packets in the current file within about a second
 (tcpdump -U). One deployment (`mlcape`); the pcaps are read with capinfos/tcpdump, not the
-project's code; then playbooks/status.yml (./mirrorlab status --json) on the same machine.
-(watch and the lab fetch: not yet verified by a test.)"""
+project's code; then playbooks/status.yml (./mirrorlab status --json), ./mirrorlab watch and
+playbooks/watch.yml with a packet count, and playbooks/fetch_captures.yml twice (the second copies
+only what is new or grew) on the same machine."""
 
 import json
 import os
+import re
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from labtools import ROOT, playbook
+from labtools import ROOT, leftovers, module, playbook
 
 pytestmark = [
     pytest.mark.slow,
@@ -23,6 +26,7 @@ DEPLOYMENT = "mlcape"
 ALB = "10.0.0.10"
 PCAPS = Path(f"/var/lib/mirrorlab/ml-{DEPLOYMENT}/machine/root/var/lib/mirrorlab/capture/capture0")
 REQUESTS = 3
+HTTP_PACKET = re.compile(r"IP [0-9.]+\.\d+ > [0-9.]+\.\d+: Flags")  # tcpdump -n's line of a TCP packet
 
 
 def http(count=REQUESTS):
@@ -69,7 +73,109 @@ def test_status_json_reports_the_running_capture(lab, tmp_path):
     (link,) = [link for link in target["links"] if link["name"] == "capture0"]
     files = sorted(PCAPS.glob("*.pcap*"))
     assert link["state"] == "active" and link["files"] == len(files) >= 1
+    assert link["tool_drops"] == 0, link["tool_counters"]  # tcpdump's own kernel-drop counter
     # the requests of the test before are in (the file may have grown since)
     assert 24 < link["file_bytes"] <= sum(f.stat().st_size for f in files)
     assert os.path.basename(link["open_file"]) == files[-1].name
     assert any(f"ml-{DEPLOYMENT}-alb/vpc0" in s for s in status["sessions"]), status["sessions"]
+
+
+def requests_until(proc, seconds=60):
+    """One HTTP request every half second while `proc` (a viewer waiting for packets) runs."""
+    deadline = time.monotonic() + seconds
+    while proc.poll() is None and time.monotonic() < deadline:
+        subprocess.run(["ip", "netns", "exec", f"ml-{DEPLOYMENT}-client", "curl", "-s", "-o", "/dev/null", "--max-time",
+                        "2", f"http://{ALB}/?watch"], capture_output=True)
+        time.sleep(0.5)
+
+
+def test_watch_shows_the_mirrored_packets_live(lab):
+    """./mirrorlab watch -c N: its first line says what it watches, then tcpdump on the capture
+    link inside the machine decodes the requests' packets as they come and ends after N."""
+    proc = subprocess.Popen([str(ROOT / "mirrorlab"), "watch", "-c", "6", "--", "-e", f"mirrorlab_deployment={DEPLOYMENT}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killer = threading.Timer(180, proc.kill)
+    killer.start()
+    try:
+        header = proc.stdout.readline()
+        requests_until(proc)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        killer.cancel()
+    assert proc.returncode == 0, (header, out, err)
+    assert header.startswith("watching capture0 (VNI ") and f"ml-{DEPLOYMENT}-alb/vpc0" in header, header
+    lines = [line for line in out.splitlines() if " IP " in line]
+    assert len(lines) == 6 and all(HTTP_PACKET.search(line) for line in lines), out
+    assert any(f"{ALB}.80" in line for line in lines), out
+    assert "6 packets captured" in err, err
+
+
+def test_watch_playbook_shows_the_next_packets(lab):
+    """playbooks/watch.yml (the installed collection's way): the live command, then the next
+    mirrorlab_watch_count packets."""
+    proc = subprocess.Popen(["ansible-playbook", str(ROOT / "playbooks" / "watch.yml"), "-e",
+                             json.dumps({"mirrorlab_deployment": DEPLOYMENT, "mirrorlab_watch_count": 4})],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    requests_until(proc, 120)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out + err
+    assert "live (Ctrl-C ends): nsenter -t " in out and "tcpdump -n -l -i capture0" in out, out
+    assert len(HTTP_PACKET.findall(out)) == 4, out
+
+
+def copies(dest):
+    """{name: (inode, mtime_ns, size)} of the fetched copies of capture0."""
+    folder = dest / f"ml-{DEPLOYMENT}-target" / "capture0"
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns, p.stat().st_size) for p in folder.glob("*.pcap*")}
+
+
+def fetch(dest):
+    proc, _ = playbook(ROOT / "playbooks" / "fetch_captures.yml",
+                       {"mirrorlab_deployment": DEPLOYMENT, "mirrorlab_captures_dir": str(dest)}, timeout=300)
+    return int(re.search(r"Fetched (\d+) new or grown file", proc.stdout).group(1))
+
+
+def sources():
+    time.sleep(1.5)  # the tool writes each packet out within a second
+    return {p.name: p.stat().st_size for p in PCAPS.glob("*.pcap*")}
+
+
+def test_fetch_copies_everything_then_only_what_is_new_or_grew(lab, tmp_path):
+    dest = tmp_path / "captures"
+    on_machine = sources()
+    assert fetch(dest) == len(on_machine) >= 1
+    first = copies(dest)
+    assert {name: size for name, (_, _, size) in first.items()} == on_machine
+    assert packets(sorted(dest.rglob("*.pcap*"))) == packets(sorted(PCAPS.glob("*.pcap*")))
+
+    # Nothing new: nothing copied, every copy untouched.
+    assert sources() == on_machine
+    assert fetch(dest) == 0 and copies(dest) == first
+
+    # New requests: exactly the new or grown files are copied again, the others stay as they were.
+    http()
+    now = sources()
+    expected = {name for name, size in now.items() if name not in on_machine or size != on_machine[name]}
+    assert expected
+    assert fetch(dest) == len(expected)
+    second = copies(dest)
+    assert {name for name in second if second[name] != first.get(name)} == expected
+    assert {name: size for name, (_, _, size) in second.items()} == now
+
+
+def test_teardown_keeps_the_captures_and_leaves_nothing_else(lab, tmp_path):
+    """teardown.yml by default: the machine stopped (the tool closes its file), every pcap copied
+    and checked, then everything removed; the copies hold every packet the target had."""
+    http()
+    on_machine = sources()
+    before = packets(sorted(PCAPS.glob("*.pcap*")))
+    dest = tmp_path / "kept"
+    down, _ = playbook(ROOT / "teardown.yml", {"mirrorlab_deployment": DEPLOYMENT, "mirrorlab_captures_dir": str(dest)},
+                       timeout=600)
+    kept = sorted((dest / f"ml-{DEPLOYMENT}-target" / "capture0").glob("*.pcap*"))
+    assert {p.name for p in kept} == set(on_machine)
+    assert packets(kept) == before >= 4 * REQUESTS
+    assert f"Kept the captures: {before} packets" in down.stdout and str(dest) in down.stdout
+    plan = module("lab_plan", {"deployment": DEPLOYMENT})["lab"]
+    assert leftovers(DEPLOYMENT, plan["prefix"]) == {}
+    assert not PCAPS.exists()
