@@ -346,9 +346,9 @@ CAPTURE = [
     Option("snaplen", "int", 0, "bytes kept of each packet; 0 = the whole packet", minimum=0, maximum=262144),
     Option("filter", "str", "", "BPF filter (tcpdump syntax), one line; empty = every packet",
            rule="must be one line of BPF (tcpdump syntax), got %r"),
-    Option("buffer_kib", "int", 32768, "kernel capture buffer in KiB (tcpdump -B; dumpcap -B rounded up to MiB); "
-                                       "32 MiB kept every packet up to the lab ceiling, 2-8 MiB did not "
-                                       "(docs/throughput.md)", minimum=64),
+    Option("buffer_kib", "int", 131072, "kernel capture buffer in KiB per link (tcpdump -B; dumpcap -B rounded up "
+                                        "to MiB); 128 MiB kept every packet up to the lab ceiling with tcpdump -U, "
+                                        "32 MiB lost 1-5% of 1500-byte packets (docs/throughput.md)", minimum=64),
     Option("user", "str", "mirrorlab-capture", "system user the capture runs as (only CAP_NET_RAW and CAP_NET_ADMIN)",
            pattern=NAME_PATTERN, not_in=("root",), rule="must be a system account name (not root), got %r"),
     Option("group", "str", "pcap", "group owning the pcap files (mode 0640); add users to it to let them read the captures",

@@ -274,7 +274,7 @@ experiment:
     capture: {link_name: capture0, extra_vnis: [], interface: "", dstport: 4789, mtu: 0, link_manager: auto,
               tool: tcpdump, dir: /var/lib/mirrorlab/capture, rotate_seconds: 300, rotate_mb: 100,
               max_total_mb: 2048, min_free_mb: 1024, housekeeping_seconds: 15, snaplen: 0, filter: "",
-              buffer_kib: 32768, user: mirrorlab-capture, group: pcap, s3_bucket: "", s3_prefix: pcap/,
+              buffer_kib: 131072, user: mirrorlab-capture, group: pcap, s3_bucket: "", s3_prefix: pcap/,
               s3_region: "", s3_endpoint_url: "", s3_environment: {}, install_packages: true}
     discard_captures: false
     capture_vars: {capture_vni: 12345}
