@@ -29,10 +29,15 @@ REQUESTS = 3
 HTTP_PACKET = re.compile(r"IP [0-9.]+\.\d+ > [0-9.]+\.\d+: Flags")  # tcpdump -n's line of a TCP packet
 
 
+def request(query, max_time=5):
+    """One HTTP request from the lab's client to the ALB."""
+    return subprocess.run(["ip", "netns", "exec", f"ml-{DEPLOYMENT}-client", "curl", "-sf", "--max-time", str(max_time),
+                           f"http://{ALB}/?{query}"], capture_output=True, text=True)
+
+
 def http(count=REQUESTS):
     for i in range(count):
-        out = subprocess.run(["ip", "netns", "exec", f"ml-{DEPLOYMENT}-client", "curl", "-sf", "--max-time", "5",
-                              f"http://{ALB}/?n={i}"], capture_output=True, text=True)
+        out = request(f"n={i}")
         assert out.returncode == 0, out.stderr
 
 
@@ -84,8 +89,7 @@ def requests_until(proc, seconds=60):
     """One HTTP request every half second while `proc` (a viewer waiting for packets) runs."""
     deadline = time.monotonic() + seconds
     while proc.poll() is None and time.monotonic() < deadline:
-        subprocess.run(["ip", "netns", "exec", f"ml-{DEPLOYMENT}-client", "curl", "-s", "-o", "/dev/null", "--max-time",
-                        "2", f"http://{ALB}/?watch"], capture_output=True)
+        request("watch", max_time=2)
         time.sleep(0.5)
 
 

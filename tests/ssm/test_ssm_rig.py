@@ -114,7 +114,7 @@ def test_site_over_ssm_captures_and_archives_mirrored_packets(rig, tmp_path):
 
     def local():
         """The markers of the machine's pcap files of the link."""
-        return set().union(set(), *(markers(data, 9, tmp_path) for data in local_pcaps(machine).values()))
+        return set().union(*(markers(data, 9, tmp_path) for data in local_pcaps(machine).values()))
 
     def explain():
         journal = rig.in_machine(machine, "journalctl", "--no-pager", "-o", "short-precise", "-n", "80",

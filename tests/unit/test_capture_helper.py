@@ -187,8 +187,9 @@ def test_no_answer_from_systemd_closes_no_file(helper, monkeypatch):
     answers = iter([types.SimpleNamespace(returncode=1, stdout="", stderr="Failed to connect to bus"),
                     types.SimpleNamespace(returncode=0, stdout="ActiveState=active\n", stderr=""),
                     types.SimpleNamespace(returncode=0, stdout="MainPID=4242\nActiveState=active\n", stderr="")])
-    monkeypatch.setattr(h, "service_state", types.FunctionType(load_helper().service_state.__code__, h.__dict__))
-    monkeypatch.setattr(h, "run", lambda cmd, check=True: next(answers))
+    real = load_helper()  # its own service_state (the fixture's h has a stand-in), over a stand-in systemctl
+    monkeypatch.setattr(real, "run", lambda cmd, check=True: next(answers))
+    monkeypatch.setattr(h, "service_state", real.service_state)
     monkeypatch.setattr(h, "open_files", lambda pid: None)
     for _ in range(2):  # the failed call, then an answer without MainPID
         h.archive_closed(cfg, now=0)
