@@ -243,6 +243,24 @@ def capture_argument_specs():
         ],
         "author": ["mirrorlab developers"],
         "options": options,
+    }, "drain": {
+        "short_description": "Before a capture target goes: stop its capture tools and archive every file left",
+        "description": [
+            "Runs on the controller; each host of C(capture_drain_hosts) is reached by delegation over its own "
+            "connection, with become (on AWS the capture step's SSM session and sudo).",
+            "On each: C(mirrorlab-capture drain) stops the capture units, lists every pcap file with its final size "
+            "and runs the housekeeping unit until each file is archived or C(capture_drain_seconds) have passed.",
+            "Sets the fact C(capture_drain), the task results per host (the helper's JSON report in C(stdout); "
+            "C(skipped) where the capture was never configured; no C(rc) where the host could not be reached).",
+        ],
+        "author": ["mirrorlab developers"],
+        "options": {
+            "capture_drain_hosts": {"description": ["Inventory names of the capture targets."], "type": "list",
+                                    "elements": "str", "required": True},
+            "capture_drain_seconds": {"description": ["Longest wait per target for the archive, in seconds "
+                                                      "(the AWS teardown passes C(stacks_drain_seconds))."],
+                                      "type": "int", "required": True},
+        },
     }}}
     return f"---\n# {GENERATED}\n" + dump(specs)
 

@@ -195,3 +195,61 @@ def watch_command(backend, link, tool_args, pid=0, instance_id="", region=""):
     command = " ".join(["sudo"] + [shlex.quote(arg) for arg in viewer])
     return ["aws", "ssm", "start-session", "--region", region, "--target", instance_id,
             "--document-name", "AWS-StartInteractiveCommand", "--parameters", json.dumps({"command": [command]})]
+
+
+# ---- drain at teardown (roles/capture/tasks/drain.yml, mirrorlab.vpc.capture_archive_check) -----
+
+def drain_outcome(result):
+    """What one target's drain task result says: (state, report or reason).
+
+    state is ``drained`` (the helper's JSON report), ``not configured`` (the task was skipped:
+    no helper), ``unreachable`` (the connection failed, so no module ran: no ``rc``) or
+    ``failed`` (the helper ran and failed)."""
+    if result.get("skipped"):
+        return "not configured", "no capture helper on the target (the capture step never ran)"
+    if result.get("unreachable") or (result.get("failed") and "rc" not in result):
+        return "unreachable", (result.get("msg") or "no answer").strip().splitlines()[-1][:300]
+    if result.get("failed") or result.get("rc"):
+        return "failed", (result.get("stderr") or result.get("msg") or "rc {0}".format(result.get("rc"))).strip()[-300:]
+    try:
+        report = json.loads(result.get("stdout", ""))
+    except ValueError:
+        return "failed", "the drain printed no JSON: {0}".format(result.get("stdout", "")[:200])
+    if not isinstance(report, dict) or not isinstance(report.get("files"), list):
+        return "failed", "the drain's report has no file list: {0}".format(result.get("stdout", "")[:200])
+    return "drained", report
+
+
+def archive_gaps(report, archived):
+    """The files of a drain report that the archive lacks or holds with another size.
+
+    ``archived`` maps the S3 keys under the report's prefix to their sizes. Returns
+    [{path, key, bytes, archived_bytes}] (archived_bytes None when the key is missing)."""
+    gaps = []
+    for item in report["files"]:
+        size = archived.get(item.get("key"))
+        if size != item["bytes"]:
+            gaps.append({"path": item["path"], "key": item.get("key"), "bytes": item["bytes"], "archived_bytes": size})
+    return gaps
+
+
+def drain_summary(instance, state, detail, gaps=()):
+    """One line per capture target for the teardown's output."""
+    if state != "drained":
+        verdict = {"unreachable": "could not be reached, so nothing more was archived; the archive holds what it "
+                                  "holds, the rest goes with the instance",
+                   "not configured": "has no capture to drain",
+                   "failed": "could not drain its capture"}[state]
+        return "{0} {1} ({2})".format(instance, verdict, detail)
+    files = detail["files"]
+    total = sum(f["bytes"] for f in files)
+    if not detail.get("archive"):
+        return "{0}: capture stopped; {1} file(s), {2}, not archived (no archive configured)".format(
+            instance, len(files), _size(total))
+    where = "s3://{0}/{1}".format(detail["archive"]["bucket"], detail["archive"]["prefix"])
+    if gaps:
+        return "{0}: capture stopped; {1} of {2} file(s) NOT in the archive {3} after {4} s: {5}".format(
+            instance, len(gaps), len(files), where, detail.get("seconds"),
+            ", ".join(os.path.basename(g["path"]) for g in gaps[:5]) + (" ..." if len(gaps) > 5 else ""))
+    return "{0}: capture stopped; all {1} file(s) left on it ({2}) are in the archive {3} ({4} s)".format(
+        instance, len(files), _size(total), where, detail.get("seconds"))

@@ -136,7 +136,26 @@ def test_site_over_ssm_captures_and_archives_mirrored_packets(rig, tmp_path):
     # Deleted locally once uploaded (the pass uploads, checks the size, then deletes).
     wait_for(lambda: not any(m.startswith(f"A{tag}") for m in local()), 30, "batch A's file deleted locally", explain)
 
-    down = deployment.playbook("teardown.yml")
+    # Teardown with the capture running and files not archived: the housekeeping's timer is
+    # stopped (as if S3 had been slow), batch C goes into a file that batch D's first packet
+    # closes, D stays in the file tcpdump writes. The drain stops the capture over SSM, lets the
+    # housekeeping archive every file, checks the archive against the instance's list; then
+    # teardown downloads the archive and deletes. Every packet on the machine is kept.
+    rig.in_machine(machine, "systemctl", "stop", "mirrorlab-capture-housekeeping.timer")
+    send(1, f"C{tag}", 50)
+    wait_for(lambda: {m for m in local() if m.startswith(f"C{tag}")}, 30, "batch C on the machine", explain)
+    time.sleep(CAPTURE["rotate_seconds"] + 1)
+    send(1, f"D{tag}", 50)
+    before = wait_for(lambda: {m for m in local() if m.startswith(f"D{tag}")} and local(), 30, "batch D on the machine",
+                      explain)
+    assert len(local_pcaps(machine)) >= 2 and {m[:9] for m in before} >= {f"C{tag}", f"D{tag}"}
+    kept = tmp_path / "kept"
+    down = deployment.playbook("teardown.yml", "-e", f"mirrorlab_captures_dir={kept}")
+    drained = down.stdout[down.stdout.find("TASK [mirrorlab.vpc.stacks : Drain"):][:6000]
+    said = " ".join(down.stdout.split())  # the callback wraps long messages
+    assert f"{instance}: capture stopped; all " in said and "are in the archive" in said, drained
+    kept_markers = set().union(*(markers(p.read_bytes(), 9, tmp_path) for p in (kept / instance / "capture0").iterdir()))
+    assert before <= kept_markers and {f"A{tag}-{i:05d}" for i in range(5)} <= kept_markers
     assert f"Nothing tagged mirrorlab:deployment={deployment.name} is left" in down.stdout
     assert deployment.leftovers() == {}
     rig.down()

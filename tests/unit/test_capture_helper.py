@@ -219,3 +219,70 @@ def test_status_json_names_files_ages_and_the_open_file(helper, writer, monkeypa
     assert entry["open_file"] == str(link / "c-2.pcap") and entry["newest_age_seconds"] < 5
     assert data["archive"] == "s3://b/pcap/tgt/"
     assert h.tool_drops("Packets received/dropped on interface 'capture0': 10/3 (pcap:0/dumpcap:0/flushed:3/ps_ifdrop:0) (76.9%)") == 3
+
+
+def drain_rig(h, cfg, link, state, writer, monkeypatch):
+    """drain's systemctl: `stop` ends the tool (its file reaches the final size); `start` of the
+    housekeeping unit is one pass as the unit runs it. Returns the calls."""
+    calls = []
+
+    def run(cmd, check=True):
+        calls.append(cmd[1:])
+        if cmd[:2] == ["systemctl", "stop"]:
+            with open(link / "c-2.pcap", "ab") as f:
+                f.write(b"flushed at exit")  # what tcpdump writes out when it ends
+            state["pid"] = 0
+        return types.SimpleNamespace(returncode=0, stdout="", stderr="")
+
+    def one_pass(deadline):
+        calls.append(["start", h.HOUSEKEEPING_UNIT])
+        h.housekeep(cfg, stop_tools=True)
+        return ""
+    monkeypatch.setattr(h, "run", run)
+    monkeypatch.setattr(h, "housekeeping_pass", one_pass)
+    monkeypatch.setattr(h, "DRAIN_PAUSE_SECONDS", 0)
+    write(link, "c-1.pcap", "c-2.pcap")
+    state["pid"] = writer(link / "c-2.pcap")
+    return calls
+
+
+def test_drain_stops_the_tool_lists_final_sizes_and_archives_every_file(helper, writer, monkeypatch):
+    h, cfg, link, s3, state = helper
+    calls = drain_rig(h, cfg, link, state, writer, monkeypatch)
+    # c-1 failed earlier and waits (backoff): the drain makes its retry due.
+    (link / h.RETRY_FILE).write_text(json.dumps({str(link / "c-1.pcap"): {"failures": 3, "next": time.time() + 900}}))
+    report = h.drain(cfg, seconds=30)
+    assert calls[0] == ["stop", "mirrorlab-capture@capture0.service"]
+    assert report["left"] == [] and names(link) == [] and report["stopped"] == ["mirrorlab-capture@capture0.service"]
+    sizes = {f["key"]: f["bytes"] for f in report["files"]}
+    assert sizes == {k: len(v) for k, v in s3.objects.items()}
+    assert sizes["pcap/tgt/capture0/c-2.pcap"] == len(b"\xd4\xc3\xb2\xa1c-2.pcapflushed at exit")
+    assert report["archive"] == {"bucket": "b", "prefix": "pcap/tgt/"}
+    json.dumps(report)  # what the controller parses
+
+
+def test_drain_with_s3_down_ends_at_its_deadline_and_names_what_is_left(helper, writer, monkeypatch):
+    h, cfg, link, s3, state = helper
+    drain_rig(h, cfg, link, state, writer, monkeypatch)
+    s3.fail = {"*"}
+    clock = iter(range(0, 1000, 10))
+    report = h.drain(cfg, seconds=35, now=lambda: next(clock))
+    assert report["left"] == [str(link / "c-1.pcap"), str(link / "c-2.pcap")] and names(link) == ["c-1.pcap", "c-2.pcap"]
+    assert 1 <= report["passes"] <= 3 and s3.objects == {}
+
+
+def test_drain_holds_the_lock_while_the_stop_runs_a_pass(helper, writer, monkeypatch):
+    """ExecStopPost's pass must not archive the last file before its final size is listed."""
+    h, cfg, link, s3, state = helper
+    calls = drain_rig(h, cfg, link, state, writer, monkeypatch)
+    real_run = h.run
+
+    def stop_then_pass(cmd, check=True):
+        result = real_run(cmd, check)
+        if cmd[:2] == ["systemctl", "stop"]:
+            assert h.housekeep(cfg, stop_tools=False) is True  # the unit's ExecStopPost: ends at once
+            assert names(link) == ["c-1.pcap", "c-2.pcap"]
+        return result
+    monkeypatch.setattr(h, "run", stop_then_pass)
+    report = h.drain(cfg, seconds=30)
+    assert report["left"] == [] and len(report["files"]) == 2 and calls[0][0] == "stop"

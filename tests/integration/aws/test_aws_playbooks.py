@@ -449,3 +449,22 @@ def test_capture_step_runs_up_to_the_ssm_session(aws, tmp_path):
         instance, [line for line in full.stdout.splitlines() if "included: mirrorlab.vpc.capture" in line or line.startswith("i-")])
     failure = full.stdout[full.stdout.index(f"included: mirrorlab.vpc.capture for {instance}"):]
     assert 'Failed to find required executable "session-manager-plugin"' in failure + full.stderr
+
+    # teardown.yml with the drain (no --skip-tags capture) needs the plugin as site.yml does:
+    # refused before anything is deleted.
+    teardown = ["ansible-playbook", "-i", "inventories/aws", "teardown.yml", "-e", f"@{aws.vars_file()}",
+                "-e", f"mirrorlab_captures_dir={tmp_path / 'kept'}", "-e", "stacks_poll_interval=1"]
+    kept = aws.live_stacks()
+    refused = run(teardown, env={**aws.env, "PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin"}, check=False)
+    assert refused.returncode != 0 and "--skip-tags capture" in refused.stdout and aws.live_stacks() == kept
+
+    # With the tests' stand-in plugin and a rig without machines, the instance cannot be reached
+    # (TargetNotConnected): the drain says so and the teardown goes on; nothing is left.
+    rig = tmp_path / "empty-rig"
+    rig.mkdir()
+    (rig / "rig.json").write_text(json.dumps({"machines": []}))
+    down = run(teardown, env={**aws.env, "MIRRORLAB_SSM_RIG": str(rig),
+                              "PATH": f"{ROOT / 'tests' / 'ssm' / 'bin'}:{os.path.dirname(sys.executable)}:/usr/bin:/bin"})
+    said = " ".join(down.stdout.split())  # the callback wraps long messages
+    assert f"{instance} could not be reached, so nothing more was archived" in said, down.stdout[-4000:]
+    assert aws.leftovers() == {}

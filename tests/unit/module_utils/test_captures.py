@@ -115,3 +115,41 @@ def test_watch_command_per_backend():
         captures.watch_command("lab", "capture0", [])
     with pytest.raises(captures.CaptureError, match="no capture instance"):
         captures.watch_command("aws", "capture0", [])
+
+
+# ---- the teardown's drain: what each target's result says, and the archive against its list
+
+REPORT = {"host": "i-1", "seconds": 3.2, "left": [], "archive": {"bucket": "b", "prefix": "pcap/i-1/"},
+          "files": [{"path": "/c/capture0/a.pcap", "key": "pcap/i-1/capture0/a.pcap", "bytes": 100},
+                    {"path": "/c/capture0/b.pcap", "key": "pcap/i-1/capture0/b.pcap", "bytes": 250}]}
+
+
+@pytest.mark.parametrize("result, state", [
+    ({"item": "i-1", "rc": 0, "stdout": json.dumps(REPORT), "changed": True}, "drained"),
+    ({"item": "i-1", "skipped": True, "changed": False}, "not configured"),
+    ({"item": "i-1", "unreachable": True, "msg": "timed out"}, "unreachable"),
+    # the connection plugin failed before any module ran (no rc): as unreachable
+    ({"item": "i-1", "failed": True, "msg": "Task failed: TargetNotConnected: i-1 is not connected."}, "unreachable"),
+    ({"item": "i-1", "failed": True, "rc": 1, "stderr": "systemctl stop: failed", "stdout": ""}, "failed"),
+    ({"item": "i-1", "rc": 0, "stdout": "not json"}, "failed"),
+    ({"item": "i-1", "rc": 0, "stdout": json.dumps({"host": "i-1"})}, "failed"),
+])
+def test_drain_outcome_tells_reached_from_unreachable(result, state):
+    assert captures.drain_outcome(result)[0] == state
+
+
+def test_archive_gaps_names_missing_and_short_files():
+    assert captures.archive_gaps(REPORT, {"pcap/i-1/capture0/a.pcap": 100, "pcap/i-1/capture0/b.pcap": 250,
+                                          "pcap/i-1/capture0/older.pcap": 9}) == []
+    gaps = captures.archive_gaps(REPORT, {"pcap/i-1/capture0/a.pcap": 99})
+    assert [(g["key"], g["archived_bytes"]) for g in gaps] == [("pcap/i-1/capture0/a.pcap", 99),
+                                                               ("pcap/i-1/capture0/b.pcap", None)]
+
+
+def test_drain_summary_says_what_happened_to_each_target():
+    assert captures.drain_summary("i-1", "drained", REPORT) == (
+        "i-1: capture stopped; all 2 file(s) left on it (350 B) are in the archive s3://b/pcap/i-1/ (3.2 s)")
+    gaps = captures.archive_gaps(REPORT, {})
+    assert "2 of 2 file(s) NOT in the archive s3://b/pcap/i-1/ after 3.2 s: a.pcap, b.pcap" in captures.drain_summary(
+        "i-1", "drained", REPORT, gaps)
+    assert captures.drain_summary("i-1", "unreachable", "timed out").startswith("i-1 could not be reached")
