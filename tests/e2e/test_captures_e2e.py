@@ -85,6 +85,31 @@ def test_status_json_reports_the_running_capture(lab, tmp_path):
     assert any(f"ml-{DEPLOYMENT}-alb/vpc0" in s for s in status["sessions"]), status["sessions"]
 
 
+def in_target(*cmd):
+    """A command in the lab's capture machine (its systemd's namespaces)."""
+    machine_dir = f"/var/lib/mirrorlab/ml-{DEPLOYMENT}/machine"
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[0].endswith(b"systemd-nspawn") and any(machine_dir.encode() in a for a in argv):
+            (leader,) = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            return subprocess.run(["nsenter", "-t", leader, "-m", "-u", "-i", "-n", "-p", *cmd],
+                                  capture_output=True, text=True)
+    raise AssertionError(f"no systemd-nspawn for {machine_dir}")
+
+
+@pytest.mark.parametrize("unit", ["mirrorlab-capture@capture0.service", "mirrorlab-capture-housekeeping.service"])
+def test_both_capture_units_are_sandboxed(lab, unit):
+    """systemd-analyze security on the lab target: exposure at most 4.0 ("OK") for each unit."""
+    out = in_target("systemd-analyze", "security", "--no-pager", unit)
+    found = re.search(r"Overall exposure level for \S+: ([0-9.]+)", out.stdout)
+    assert found, out.stdout[-2000:] + out.stderr
+    print(f"{unit}: exposure {found.group(1)}")
+    assert float(found.group(1)) <= 4.0, out.stdout
+
+
 def requests_until(proc, seconds=60):
     """One HTTP request every half second while `proc` (a viewer waiting for packets) runs."""
     deadline = time.monotonic() + seconds
