@@ -22,7 +22,7 @@ description:
   - An instance that could not be reached, or that never had a capture, is reported and does not
     count as a gap; the archive holds what it holds.
   - With O(require_complete=true) the module fails, naming the files, when a reached instance has a
-    file the archive lacks or could not drain at all: its instance must not be deleted yet.
+    file the archive lacks or could not drain at all; its instance must not be deleted yet.
 author:
   - mirrorlab developers (@mirrorlab)
 options:
@@ -143,8 +143,8 @@ def main():
             msg="The capture is not all archived: {0}. The instances are kept (the mirroring is gone, nothing more is "
                 "captured): fix what stopped the upload (the housekeeping journal on the instance: journalctl -u "
                 "mirrorlab-capture-housekeeping) and run teardown.yml again, or give up these files with "
-                "mirrorlab_discard_captures: true.".format("; ".join(line for line, e in zip(lines, instances)
-                                                                    if e["gaps"] or e["state"] == "failed")),
+                "mirrorlab_discard_captures: true.".format("; ".join(
+                    line for line, e in zip(lines, instances) if e["gaps"] or e["state"] == "failed")),
             instances=instances, lines=lines, complete=False)
     module.exit_json(changed=False, instances=instances, complete=complete, lines=lines)
 
