@@ -220,11 +220,18 @@ def drain_outcome(result):
     return "drained", report
 
 
+def archive_url(report):
+    """s3://bucket/prefix/ of a drain report's archive, None without one."""
+    archive = report.get("archive")
+    return "s3://{0}/{1}".format(archive["bucket"], archive["prefix"]) if archive else None
+
+
 def archive_gaps(report, archived):
     """The files of a drain report that the archive lacks or holds with another size.
 
-    ``archived`` maps the S3 keys under the report's prefix to their sizes. Returns
-    [{path, key, bytes, archived_bytes}] (archived_bytes None when the key is missing)."""
+    ``archived`` maps the S3 keys under the report's prefix to their sizes (empty without an
+    archive: every file is a gap). Returns [{path, key, bytes, archived_bytes}] (archived_bytes
+    None when the key is missing)."""
     gaps = []
     for item in report["files"]:
         size = archived.get(item.get("key"))
@@ -246,7 +253,7 @@ def drain_summary(instance, state, detail, gaps=()):
     if not detail.get("archive"):
         return "{0}: capture stopped; {1} file(s), {2}, not archived (no archive configured)".format(
             instance, len(files), _size(total))
-    where = "s3://{0}/{1}".format(detail["archive"]["bucket"], detail["archive"]["prefix"])
+    where = archive_url(detail)
     if gaps:
         return "{0}: capture stopped; {1} of {2} file(s) NOT in the archive {3} after {4} s: {5}".format(
             instance, len(gaps), len(files), where, detail.get("seconds"),

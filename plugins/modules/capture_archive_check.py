@@ -102,25 +102,22 @@ def archived_sizes(s3, archive):
 
 
 def check(module, s3, result):
-    instance = result.get("item") or result.get("_ansible_delegated_vars", {}).get("ansible_host", "?")
+    instance = result.get("item", "?")  # the drain's loop item: the instance's inventory name
     state, detail = captures.drain_outcome(result)
     entry = {"instance": instance, "state": state, "files": 0, "bytes": 0, "archive": None, "gaps": []}
-    gaps = []
-    if state == "drained":
-        entry["files"] = len(detail["files"])
-        entry["bytes"] = sum(f["bytes"] for f in detail["files"])
-        if detail.get("archive"):
-            entry["archive"] = "s3://{0}/{1}".format(detail["archive"]["bucket"], detail["archive"]["prefix"])
-            try:
-                gaps = captures.archive_gaps(detail, archived_sizes(s3, detail["archive"]))
-            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-                module.fail_json_aws(e, msg="Cannot list the capture archive {0}".format(entry["archive"]))
-        else:
-            gaps = [{"path": f["path"], "key": None, "bytes": f["bytes"], "archived_bytes": None} for f in detail["files"]]
-        entry["gaps"] = gaps
-    else:
+    if state != "drained":
         entry["reason"] = detail
-    return entry, captures.drain_summary(instance, state, detail, gaps)
+        return entry, captures.drain_summary(instance, state, detail)
+    entry.update(files=len(detail["files"]), bytes=sum(f["bytes"] for f in detail["files"]),
+                 archive=captures.archive_url(detail))
+    archived = {}
+    if detail.get("archive"):
+        try:
+            archived = archived_sizes(s3, detail["archive"])
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+            module.fail_json_aws(e, msg="Cannot list the capture archive {0}".format(entry["archive"]))
+    entry["gaps"] = captures.archive_gaps(detail, archived)
+    return entry, captures.drain_summary(instance, state, detail, entry["gaps"])
 
 
 def main():

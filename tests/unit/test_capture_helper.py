@@ -234,7 +234,7 @@ def drain_rig(h, cfg, link, state, writer, monkeypatch):
             state["pid"] = 0
         return types.SimpleNamespace(returncode=0, stdout="", stderr="")
 
-    def one_pass(deadline):
+    def one_pass(timeout):
         calls.append(["start", h.HOUSEKEEPING_UNIT])
         h.housekeep(cfg, stop_tools=True)
         return ""
