@@ -3,10 +3,12 @@ cannot): `os_family: RedHat` (the package map, dnf's list) and systemd-networkd 
 underlay (amazon-ec2-net-utils' /run/systemd/network/70-<ENI>.network). docs/aws.md lists
 which branches run only there.
 
-The role's own tasks of the networkd branch (link_networkd.yml) render their files into a
-temporary directory (their template, copy and file tasks as written, without the handlers
-and the systemd calls that would act on this host); the files are then parsed and their keys
-checked against systemd-networkd 252's own key tables (AL2023 ships systemd 252, as Debian 12).
+The role's own action, mirrorlab.vpc.capture_target, renders the networkd branch with AL2023's
+values and runs its module here in check mode with --diff (it changes nothing on this host and
+reports every file it would write, with its content, owner and mode); the files are then
+parsed and their keys checked against systemd-networkd 252's own key tables (AL2023 ships
+systemd 252, as Debian 12). The choice of networkd from `networkctl status` output is checked
+on the rule itself (module_utils/capture_target.py).
 """
 
 import configparser
@@ -18,11 +20,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, run
+from conftest import ROOT, ansible_env, run
+
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.capture_target import choose_manager, network_file
 
 ROLE = ROOT / "roles" / "capture"
 NETWORKD = Path("/lib/systemd/systemd-networkd")
 UNDERLAY, NETWORK_FILE, MTU = "ens5", "/run/systemd/network/70-ens5.network", 9001
+NETWORKD_DIR = "/etc/systemd/network"
 # What each command the role runs on the target is packaged as, per family (AL2023: the
 # Amazon Linux 2023 package names).
 PROVIDERS = {
@@ -33,6 +38,13 @@ PROVIDERS = {
     "python3": {"Debian": "python3", "RedHat": "python3"},
     "sysctl": {"Debian": "procps", "RedHat": "procps-ng"},
 }
+# networkctl status of an AL2023 ENI (systemd 252's format).
+NETWORKCTL_STATUS = """\
+● 2: ens5
+                     Link File: /usr/lib/systemd/network/99-default.link
+                  Network File: /run/systemd/network/70-ens5.network
+                         State: routable (configured)
+"""
 
 
 def role_yaml(*parts):
@@ -43,38 +55,29 @@ def task(tasks, name):
     return next(t for t in tasks if t.get("name") == name)
 
 
-def al2023_vars(out):
-    """What validate.yml and detect.yml set on an AL2023 instance whose ENI networkd manages."""
-    return {
-        "ansible_facts": {"os_family": "RedHat"},
-        "capture_vni": 4242, "capture_extra_vnis": [777],
-        "capture_links": [{"name": "capture0", "vni": 4242}, {"name": "capv777", "vni": 777}],
-        "capture_underlay": UNDERLAY, "capture_link_mtu": MTU - 50, "capture_network_file": NETWORK_FILE,
-        "capture_manager": "networkd", "capture_networkd_dir": str(out / "etc/systemd/network"),
-    }
+def al2023_vars():
+    """The role's variables on an AL2023 instance whose ENI networkd manages, two VNIs."""
+    return {"ansible_facts": {"os_family": "RedHat"}, "capture_vni": 4242, "capture_extra_vnis": [777]}
 
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
-    """Run the branch's file tasks and the package expression for RedHat; return (dir, packages)."""
+    """The networkd branch planned in check mode, written out below out/; (out, packages, result)."""
     out = tmp_path_factory.mktemp("al2023")
-    tasks = []
-    for item in role_yaml("tasks", "link_networkd.yml"):
-        module = next(k for k in item if k.startswith("ansible.builtin."))
-        if module in ("ansible.builtin.template", "ansible.builtin.copy", "ansible.builtin.file"):
-            item = {k: v for k, v in item.items() if k != "notify"}
-            if module == "ansible.builtin.template":
-                item[module] = {**item[module], "src": str(ROLE / "templates" / item[module]["src"])}
-            tasks.append(item)
+    for part in ("templates", "files"):  # the action finds the role's templates beside the play
+        (out / part).symlink_to(ROLE / part)
     install = task(role_yaml("tasks", "present.yml"), "Install the capture tools")["ansible.builtin.package"]["name"]
-    unit = "mirrorlab-capture@.service"
+    tasks = [{"name": "Plan the capture on AL2023", "mirrorlab.vpc.capture_target": {
+        "state": "present", "links": [{"name": "capture0", "vni": 4242}, {"name": "capv777", "vni": 777}],
+        "underlay": UNDERLAY, "mtu": MTU - 50, "manager": "networkd", "network_file": NETWORKD_FILE_FOUND},
+        "register": "planned", "check_mode": True, "diff": True}]
+    tasks.append({"name": "Keep the plan", "ansible.builtin.copy": {
+        "dest": str(out / "planned.json"), "mode": "0644", "content": "{{ planned | to_json }}"}, "check_mode": False})
     for bucket, name in (("", "packages"), ("pcap-bucket", "packages-archive")):
         tasks.append({"name": f"The package list ({name})", "ansible.builtin.copy": {
             "dest": str(out / f"{name}.json"), "mode": "0644", "content": "{{ (" + install.strip()[2:-2] + ") | to_json }}"},
             "vars": {"capture_s3_bucket": bucket}})
-    tasks.append({"name": "The capture unit", "ansible.builtin.template": {
-        "src": str(ROLE / "templates" / f"{unit}.j2"), "dest": str(out / unit), "mode": "0644"}})
-    play = [{"name": "AL2023 branches of mirrorlab.vpc.capture, rendered here", "hosts": "localhost",
+    play = [{"name": "AL2023 branches of mirrorlab.vpc.capture, planned here", "hosts": "localhost",
              "connection": "local", "gather_facts": False,
              "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
              "vars_files": [str(ROLE / "defaults" / "main.yml"), str(ROLE / "vars" / "main.yml")],
@@ -82,11 +85,27 @@ def rendered(tmp_path_factory):
     playbook = out / "render.yml"
     playbook.write_text(yaml.safe_dump(play, sort_keys=False))
     extra = out / "vars.json"
-    extra.write_text(json.dumps(al2023_vars(out)))  # extra vars: above the role's vars/main.yml
-    (out / "etc/systemd/network").mkdir(parents=True)
-    run(["ansible-playbook", "-i", "localhost,", str(playbook), "-e", f"@{extra}"])
+    extra.write_text(json.dumps(al2023_vars()))  # extra vars: above the role's vars/main.yml
+    run(["ansible-playbook", "-i", "localhost,", str(playbook), "-e", f"@{extra}"], env=ansible_env())
     packages = {name: json.loads((out / f"{name}.json").read_text()) for name in ("packages", "packages-archive")}
-    return out, packages
+    result = json.loads((out / "planned.json").read_text())
+    # Every file it would write, under out/ at its path on the target.
+    for diff in result["diff"]:
+        path = out / diff["after_header"].lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(diff["after"])
+    return out, packages, result
+
+
+NETWORKD_FILE_FOUND = network_file(NETWORKCTL_STATUS)
+
+
+def test_networkctl_status_chooses_networkd():
+    assert NETWORKD_FILE_FOUND == NETWORK_FILE
+    assert choose_manager("auto", NETWORKD_FILE_FOUND, UNDERLAY) == ("networkd", None)
+    assert choose_manager("auto", network_file("● 2: eth0\n  State: routable (unmanaged)\n"), "eth0") == ("unit", None)
+    manager, problem = choose_manager("networkd", "", "eth0")
+    assert not manager and problem.startswith("capture_link_manager is networkd but systemd-networkd does not manage eth0")
 
 
 def unit_file(path):
@@ -115,7 +134,7 @@ def networkd_keys():
 
 
 def test_redhat_package_map_installs_what_the_role_runs(rendered):
-    _, packages = rendered
+    _, packages, _ = rendered
     assert packages["packages"] == role_yaml("vars", "main.yml")["capture_packages_by_family"]["RedHat"]
     assert packages["packages-archive"] == packages["packages"] + ["python3-boto3"]
     text = "\n".join(p.read_text() for p in ROLE.rglob("*") if p.is_file())
@@ -132,8 +151,8 @@ def test_redhat_package_map_installs_what_the_role_runs(rendered):
 
 
 def test_networkd_files_describe_the_links_as_aws_mirroring_needs(rendered):
-    out, _ = rendered
-    netdir = out / "etc/systemd/network"
+    out, _, result = rendered
+    netdir = out / NETWORKD_DIR.lstrip("/")
     assert sorted(p.name for p in netdir.iterdir()) == [
         "50-mirrorlab-capture0.netdev", "50-mirrorlab-capture0.network", "50-mirrorlab-capv777.netdev",
         "50-mirrorlab-capv777.network", "70-ens5.network.d"]
@@ -151,24 +170,34 @@ def test_networkd_files_describe_the_links_as_aws_mirroring_needs(rendered):
     # from /etc for a .network in /run) attaches both links to the underlay.
     dropin = netdir / "70-ens5.network.d" / "50-mirrorlab-capture.conf"
     assert unit_file(dropin) == {"Network": {"VXLAN": ["capture0", "capv777"]}}
+    planned = {f["path"]: f for f in result["files"]}
     for path in [dropin, *netdir.glob("50-*")]:
-        assert oct(path.stat().st_mode & 0o777) == "0o644" and path.stat().st_uid == 0
+        spec = planned["/" + str(path.relative_to(out))]
+        # root's, 0644, and a change reloads networkd and reconfigures the ENI.
+        assert (spec["owner"], spec["group"], spec["mode"], spec["effect"]) == ("root", "root", "0644", "networkd")
+    # In check mode it changes nothing here, and says what it would do.
+    assert result["changed"] and f"file {NETWORKD_DIR}/50-mirrorlab-capture0.netdev written" in result["changes"]
+    assert not Path(NETWORKD_DIR, "50-mirrorlab-capture0.netdev").exists()
 
 
 def test_networkd_files_use_only_keys_systemd_252_knows(rendered):
-    out, _ = rendered
+    out, _, _ = rendered
     known = networkd_keys()
     used = set()
-    for path in (out / "etc/systemd/network").rglob("*"):
+    for path in (out / NETWORKD_DIR.lstrip("/")).rglob("*"):
         if path.is_file():
             used |= {f"{section}.{key}" for section, keys in unit_file(path).items() for key in keys}
     assert used and used <= known, sorted(used - known)
 
 
 def test_capture_unit_waits_for_networkd_not_for_a_link_unit(rendered):
-    out, _ = rendered
-    unit = unit_file(out / "mirrorlab-capture@.service")
+    out, _, result = rendered
+    unit = unit_file(out / "etc/systemd/system/mirrorlab-capture@.service")
     assert "systemd-networkd.service" in unit["Unit"]["After"][0].split()
     assert "Requires" not in unit["Unit"]
-    config = role_yaml("tasks", "present.yml")
-    assert task(config, "Make the links persistent")["ansible.builtin.include_tasks"] == "link_{{ capture_manager }}.yml"
+    paths = [f["path"] for f in result["files"]]
+    assert "/etc/systemd/system/mirrorlab-capture-link@.service" not in paths
+    assert "/etc/systemd/system/mirrorlab-capture@capv777.service.d/50-capture.conf" in paths
+    # s3.env may hold credentials: planned, never shown.
+    assert "/etc/mirrorlab/capture/s3.env" in paths
+    assert all("s3.env" not in d["after_header"] or d["after"].startswith("(not shown") for d in result["diff"])

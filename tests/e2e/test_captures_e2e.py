@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from labtools import ROOT, leftovers, module, playbook
+from labtools import ROOT, leftovers, module, playbook, recap_all
 
 pytestmark = [
     pytest.mark.slow,
@@ -116,6 +116,58 @@ def requests_until(proc, seconds=60):
     while proc.poll() is None and time.monotonic() < deadline:
         request("watch", max_time=2)
         time.sleep(0.5)
+
+
+def capture_step_executions(stdout):
+    """Remote module executions on the capture machine, from a -vvv run (benchmarks/_remote_count.py)."""
+    import sys
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _remote_count import module_executions, total
+    return {host: total(c) for host, c in module_executions(stdout).items() if host != "localhost"}
+
+
+def test_rerun_repairs_drift_on_the_target_in_few_executions(lab):
+    """A target changed behind the role's back is detected and put right by a re-run of site.yml,
+    which makes at most 8 remote module executions (issue 12); then a re-run changes nothing."""
+    extra = {"mirrorlab_deployment": DEPLOYMENT}
+    unit = "/etc/systemd/system/mirrorlab-capture@.service"
+    timer = "mirrorlab-capture-housekeeping.timer"
+    for cmd in (["ip", "link", "set", "dev", "capture0", "down", "mtu", "1400"],
+                ["sh", "-c", f"echo '# edited by hand' >> {unit}"],
+                ["chmod", "0644", "/etc/mirrorlab/capture/config.json"],
+                ["systemctl", "disable", "--now", timer],
+                ["mkdir", "/etc/systemd/system/mirrorlab-capture@capv999.service.d"],  # a link no longer wanted
+                ["ip", "link", "add", "capv999", "type", "vxlan", "id", "999", "dstport", "4789", "dev", "vpc0"]):
+        assert in_target(*cmd).returncode == 0, cmd
+    proc, _ = playbook(ROOT / "site.yml", extra, timeout=600, args=("-vvv",))
+    out = " ".join(proc.stdout.split())
+    for change in ("link capture0 repaired (MTU 1400, not", f"file {unit} changed",
+                   "file /etc/mirrorlab/capture/config.json: owner, group or mode set to root:pcap 0640",
+                   "/etc/systemd/system/mirrorlab-capture@capv999.service.d removed", "link capv999 deleted",
+                   f"enabled {timer}", f"started {timer}"):
+        assert change in out, change
+    (executions,) = capture_step_executions(proc.stdout).values()
+    assert executions <= 8, executions
+    link = in_target("ip", "-d", "link", "show", "dev", "capture0").stdout
+    assert ",UP," in link and "mtu 1400" not in link and "vxlan id 12345" in link
+    assert "edited by hand" not in in_target("cat", unit).stdout
+    assert in_target("stat", "-c", "%a", "/etc/mirrorlab/capture/config.json").stdout.strip() == "640"
+    assert in_target("systemctl", "is-enabled", timer).stdout.strip() == "enabled"
+    assert in_target("ip", "link", "show", "dev", "capv999").returncode != 0
+    assert not in_target("test", "-e", "/etc/systemd/system/mirrorlab-capture@capv999.service.d").returncode == 0
+
+    # A deleted link with its capture stopped: the capture starts again and link-up recreates it.
+    assert in_target("systemctl", "stop", "mirrorlab-capture@capture0.service").returncode == 0
+    assert in_target("ip", "link", "del", "dev", "capture0").returncode == 0
+    proc, _ = playbook(ROOT / "site.yml", extra, timeout=600, args=("-v",))
+    assert "started mirrorlab-capture@capture0.service" in " ".join(proc.stdout.split())
+    assert in_target("systemctl", "is-active", "mirrorlab-capture@capture0.service").stdout.strip() == "active"
+    assert "vxlan id 12345" in in_target("ip", "-d", "link", "show", "dev", "capture0").stdout
+
+    proc, _ = playbook(ROOT / "site.yml", extra, timeout=600)
+    target = next(v for host, v in recap_all(proc.stdout).items() if host != "localhost")
+    assert target["changed"] == 0, proc.stdout[-3000:]
+    http()  # the repaired capture still records (the test after reads its files)
 
 
 def test_watch_shows_the_mirrored_packets_live(lab):

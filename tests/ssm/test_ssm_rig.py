@@ -79,10 +79,12 @@ def test_site_over_ssm_captures_and_archives_mirrored_packets(rig, tmp_path):
     # Every remote task went over SSM sessions for this instance, served by its lab machine.
     assert rig.claims() == {instance: "mls-t1"}
     sessions = rig.sessions()
-    assert len(sessions) >= 20 and {s["target"] for s in sessions} == {instance}
+    # One session per remote module execution; a first run makes at most 15 (issue 12), today 4
+    # (setup, package, capture_target_info, capture_target).
+    assert 1 <= len(sessions) <= 15 and {s["target"] for s in sessions} == {instance}, sessions
     ssm = rig.client("ssm")
     history = ssm.describe_sessions(State="History")["Sessions"]
-    assert {s["Target"] for s in history} == {instance} and len(history) >= 20
+    assert {s["Target"] for s in history} == {instance} and len(history) >= len(sessions)
     if TERMINATES_EVERY_SESSION:
         assert ssm.describe_sessions(State="Active")["Sessions"] == []
     machine = rig.machine_of(instance)

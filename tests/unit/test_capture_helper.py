@@ -286,3 +286,53 @@ def test_drain_holds_the_lock_while_the_stop_runs_a_pass(helper, writer, monkeyp
     monkeypatch.setattr(h, "run", stop_then_pass)
     report = h.drain(cfg, seconds=30)
     assert report["left"] == [] and len(report["files"]) == 2 and calls[0][0] == "stop"
+
+
+# --- link-check: what the capture role repairs -----------------------------------------------
+
+LINK = {"name": "capture0", "vni": 12345, "interface": "eth0", "dstport": 4789, "mtu": 8951, "manager": "unit"}
+
+
+def kernel_link(**changes):
+    """ip -d -j link show of the device link-up makes for LINK, with changes."""
+    details = {"ifname": "capture0", "mtu": 8951, "flags": ["BROADCAST", "MULTICAST", "NOARP", "UP", "LOWER_UP"],
+               "linkinfo": {"info_kind": "vxlan", "info_data": {"id": 12345, "port": 4789, "link": "eth0",
+                                                                 "learning": False}}}
+    data = changes.pop("info_data", {})
+    details["linkinfo"]["info_data"].update(data)
+    details.update(changes)
+    return details
+
+
+@pytest.mark.parametrize("details,problems", [
+    (kernel_link(), []),
+    (None, ["missing"]),
+    (kernel_link(info_data={"id": 777}), ["not the configured VXLAN device"]),
+    (kernel_link(info_data={"port": 8472}), ["not the configured VXLAN device"]),
+    (kernel_link(info_data={"learning": True}), ["not the configured VXLAN device"]),
+    (kernel_link(mtu=1400), ["MTU 1400, not 8951"]),
+    (kernel_link(flags=["BROADCAST", "MULTICAST", "NOARP"]), ["down"]),
+    (kernel_link(flags=["BROADCAST", "MULTICAST", "UP", "LOWER_UP"]), ["ARP on"]),
+    (kernel_link(mtu=9001, flags=["BROADCAST"]), ["MTU 9001, not 8951", "down", "ARP on"]),
+], ids=["right", "missing", "other-vni", "other-port", "learning", "mtu", "down", "arp", "several"])
+def test_link_check_names_each_difference(monkeypatch, details, problems):
+    h = load_helper()
+    monkeypatch.setattr(h, "vxlan_details", lambda name: details)
+    assert h.link_problems(LINK) == problems
+    assert h.link_check({"links": [LINK]}) == {"capture0": problems}
+
+
+def test_link_check_sees_ipv6_switched_back_on(monkeypatch, tmp_path):
+    h = load_helper()
+    monkeypatch.setattr(h, "vxlan_details", lambda name: kernel_link())
+    sysctl = tmp_path / "disable_ipv6"
+    real_open = open
+
+    def fake_open(path, *args, **kwargs):
+        return real_open(sysctl if str(path).endswith("/capture0/disable_ipv6") else path, *args, **kwargs)
+
+    monkeypatch.setitem(h.__dict__, "open", fake_open)
+    sysctl.write_text("0\n")
+    assert h.link_problems(LINK) == ["IPv6 on"]
+    sysctl.write_text("1\n")
+    assert h.link_problems(LINK) == []
