@@ -157,15 +157,9 @@ def check_extra_sessions(option, value, path, errors):
 
 def check_sessions(errors, backend, session):
     """The rules between the sessions on one ENI: distinct session numbers; one VNI per ENI
-    only for a single session (the per-ENI VNIs would collide with the others'); both options
-    on AWS only for now (the lab mirrors one session per interface, docs/filters.md)."""
+    only for a single session (the per-ENI VNIs would collide with the others'). Both
+    backends: the lab tries a source's sessions in session-number order as AWS does."""
     if not session or session["extra"] is None:
-        return
-    if backend == "lab":
-        for key, value in (("extra", session["extra"]), ("vni_per_eni", session["vni_per_eni"])):
-            if value:
-                errors.add("session." + key, "is AWS only for now: the lab mirrors one session per interface "
-                                             "with mirrorlab_session.vni (docs/filters.md)")
         return
     numbers = {session["session_number"]: "%ssession.session_number" % PREFIX}
     for index, extra in enumerate(session["extra"]):

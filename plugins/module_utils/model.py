@@ -261,13 +261,12 @@ EXPERIMENT = [
                minimum=PACKET_LENGTH_MIN, maximum=PACKET_LENGTH_MAX, nullable=True),
         Option("vni_per_eni", "bool", False, "each source ENI's session gets its own VNI: `vni` + the ENI's position in "
                                              "the source ENIs sorted by id (0, 1, ...); `vni-map.json` next to the "
-                                             "fetched pcaps names the ENI, zone and source of each VNI",
-               backends=AWS),
+                                             "fetched pcaps names the ENI, zone and source of each VNI"),
         Option("extra", "list", [], "up to %d more sessions on every source ENI (AWS quota: %d per source ENI), each "
                                     "with its own `session_number`, filter and VNI; a packet goes to the "
                                     "lowest-numbered session whose filter accepts it, once"
                % (SESSIONS_PER_SOURCE_ENI - 1, SESSIONS_PER_SOURCE_ENI),
-               backends=AWS, elements="dict", options=EXTRA_SESSION_OPTIONS, none_is_default=True, kind="extra_sessions",
+               elements="dict", options=EXTRA_SESSION_OPTIONS, none_is_default=True, kind="extra_sessions",
                rule="must be a list of sessions, e.g. [{session_number: 2, filter: {preset: alb_target}}]"),
     ]),
     Option("target", "dict", doc="the capture target", options=[

@@ -65,6 +65,13 @@ def vni_map(session, enis):
     return {"vnis": vnis}
 
 
+def other_vnis(session, vnis_by_eni):
+    """Every VNI the sessions carry besides mirrorlab_session.vni, sorted (one more capture link
+    each): the per-ENI VNIs of vni_per_eni and the further sessions' VNIs."""
+    vnis = set(vnis_by_eni.values()) | set(extra["vni"] for extra in session.get("extra") or [])
+    return sorted(vnis - set([session["vni"]]))
+
+
 def extra_sessions(session):
     """The further sessions as the mirroring template takes them (mirroring_extra_sessions)."""
     return [{"session_number": extra["session_number"], "vni": extra["vni"], "packet_length": extra["packet_length"],

@@ -122,11 +122,10 @@ options:
         packet.'
       - 'C(vni_per_eni) (default C(false)): true or false; each source ENI''s session gets its own VNI:
         C(vni) + the ENI''s position in the source ENIs sorted by id (0, 1, ...); C(vni-map.json) next to
-        the fetched pcaps names the ENI, zone and source of each VNI. AWS only.'
+        the fetched pcaps names the ENI, zone and source of each VNI.'
       - 'C(extra) (default C([])): a list of sessions, e.g. [{session_number: 2, filter: {preset: alb_target}}];
         up to 2 more sessions on every source ENI (AWS quota: 3 per source ENI), each with its own C(session_number),
-        filter and VNI; a packet goes to the lowest-numbered session whose filter accepts it, once. AWS
-        only.'
+        filter and VNI; a packet goes to the lowest-numbered session whose filter accepts it, once.'
       - 'C(extra[].session_number): 1-32766; required; unique among the ENI''s sessions, lowest first.'
       - 'C(extra[].vni) (default C(null)): 0-16777215 or null; its VNI; null = C(mirrorlab_session.vni);
         another VNI gets its own capture link.'

@@ -78,9 +78,12 @@ options:
   extra_sessions:
     description:
       - Further sessions on the same O(source_device) (AWS allows 3 per source ENI), each a
-        dict with C(session_number) (required, distinct), C(vxlan_device) (required), C(vni)
-        (default O(vni)), C(target_ip) (default O(target_ip)) and C(rules) (normalized, as
-        O(rules)).
+        dict with C(session_number) (required, distinct), C(vxlan_device) (default the device of
+        an earlier session with the same VNI and target, else O(vxlan_device) +
+        C(s<session_number>), for example C(mirror0s2)), C(vni) (default O(vni)),
+        C(target_ip) (default O(target_ip)), C(rules) (normalized, as O(rules)) and
+        C(packet_length) (accepted as M(mirrorlab.vpc.vni_map) returns it, and not applied; the
+        lab mirrors whole packets, docs/lab.md).
       - All sessions share the one table; per packet they are tried in ascending session
         number and the first whose filter accepts the packet mirrors it into its own VXLAN
         device, once (AWS's priority); a reject, or no matching rule, passes it to the next.
@@ -254,14 +257,27 @@ def wanted_vxlan(params, session):
     }
 
 
+def extra_device(params, extra, earlier=()):
+    """An extra session's VXLAN device: its own; else the device of an earlier session with
+    the same VNI and target (the kernel allows one sender per VNI and port, and a copy into
+    either is the same packet); else <vxlan_device>s<session_number>."""
+    if extra.get("vxlan_device"):
+        return extra["vxlan_device"]
+    vni, target = extra.get("vni", params["vni"]), extra.get("target_ip") or params["target_ip"]
+    for session in earlier:
+        if (session["vni"], session["target_ip"]) == (vni, target):
+            return session["vxlan_device"]
+    return "%ss%s" % (params["vxlan_device"], extra.get("session_number"))
+
+
 def sessions_of(params):
     """The module's session and its extra_sessions, with their defaults filled in."""
     sessions = [{"session_number": params["session_number"], "vni": params["vni"], "vxlan_device": params["vxlan_device"],
                  "target_ip": params["target_ip"], "rules": params["rules"]}]
     for extra in params["extra_sessions"]:
         sessions.append({"session_number": extra.get("session_number"), "vni": extra.get("vni", params["vni"]),
-                         "vxlan_device": extra.get("vxlan_device"), "target_ip": extra.get("target_ip") or params["target_ip"],
-                         "rules": extra.get("rules") or []})
+                         "vxlan_device": extra_device(params, extra, sessions),
+                         "target_ip": extra.get("target_ip") or params["target_ip"], "rules": extra.get("rules") or []})
     return sessions
 
 
@@ -269,7 +285,7 @@ def check_sessions(module, params, local):
     """Every session's number, VNI, device, target and rules; returns the sessions."""
     sessions = sessions_of(params)
     unknown = sorted(set(k for extra in params["extra_sessions"] for k in extra)
-                     - set(["session_number", "vni", "vxlan_device", "target_ip", "rules"]))
+                     - set(["session_number", "vni", "vxlan_device", "target_ip", "rules", "packet_length"]))
     if unknown:
         module.fail_json(msg="extra_sessions: unknown key(s) %s" % ", ".join(unknown))
     if len(sessions) > SESSIONS_PER_SOURCE_ENI:
@@ -294,9 +310,11 @@ def check_sessions(module, params, local):
         if errors:
             module.fail_json(msg="invalid rules:\n" + "\n".join(str(e) for e in errors), errors=[str(e) for e in errors])
         numbers.append(number)
-        devices.append(session["vxlan_device"])
-    if len(set(numbers)) != len(numbers) or len(set(devices)) != len(devices):
-        module.fail_json(msg="the sessions need distinct session numbers and VXLAN devices, got %r and %r" % (numbers, devices))
+        devices.append((session["vxlan_device"], session["vni"], session["target_ip"]))
+    shared = set(name for name, vni, target in devices)
+    if len(set(numbers)) != len(numbers) or len(shared) != len(set(devices)):
+        module.fail_json(msg="the sessions need distinct session numbers, and sessions that share a VXLAN device the "
+                             "same VNI and target; got %r and %r" % (numbers, devices))
     return sessions
 
 
@@ -337,7 +355,10 @@ def present(module, host, sessions):
     result = {"changed": False}
     if host.link(params["source_device"]) is None:
         module.fail_json(msg="source_device %s does not exist in netns %r" % (params["source_device"], params["netns"]))
-    wants = [wanted_vxlan(params, session) for session in sessions]
+    wants = []
+    for session in sessions:  # one device per name (sessions of one VNI and target share it)
+        if session["vxlan_device"] not in [want["name"] for want in wants]:
+            wants.append(wanted_vxlan(params, session))
     haves = [vxlan_state(host.link(want["name"])) for want in wants]
     diff = {"before": {"vxlan": haves[0]}, "after": {"vxlan": wants[0]}}
     if len(wants) > 1:
@@ -396,7 +417,8 @@ def absent(module, host):
         result["changed"] = True
         if not module.check_mode:
             host.nft("-f", "-", data=delete_script(params["table"]))
-    for name in [params["vxlan_device"]] + [extra.get("vxlan_device") for extra in params["extra_sessions"]]:
+    names = [params["vxlan_device"]] + [extra_device(params, extra) for extra in params["extra_sessions"]]
+    for name in sorted(set(names), key=names.index):
         link = vxlan_state(host.link(name)) if name else None
         if link is None:
             continue

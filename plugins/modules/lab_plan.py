@@ -169,6 +169,13 @@ lab:
         - {node: alb, netns: ml-mirrorlab-alb, interface: vpc0, qualified_interface: ml-mirrorlab-alb/vpc0,
            eni_id: eni-2f5260ef, address: 10.0.0.10, vxlan: mirror0, table: ml_mirrorlab_alb,
            sources: [{type: sample_service}]}
+    enis:
+      description:
+        - The mirrored lab interfaces as source ENIs, in the shape M(mirrorlab.vpc.vni_map) takes
+          (C(id), C(description), C(source)), one per session.
+      type: list
+      elements: dict
+      sample: [{id: eni-2f5260ef, description: "lab alb interface ml-mirrorlab-alb/vpc0", source: alb}]
 """
 
 import hashlib
@@ -359,6 +366,8 @@ def plan(deployment, vpc_cidr="10.0.0.0/16", internet_cidr="198.51.100.0/24", so
         "nodes": nodes,
         "topology": topology(nodes),
         "sessions": [sessions[n] for n in SOURCE_NODES if n in sessions],
+        "enis": [{"id": sessions[n]["eni_id"], "description": f"lab {n} interface {sessions[n]['qualified_interface']}",
+                  "source": n} for n in SOURCE_NODES if n in sessions],
         "unused_sessions": [slots[n] for n in SOURCE_NODES if n not in sessions],
     }
 

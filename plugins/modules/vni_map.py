@@ -60,6 +60,14 @@ vnis:
   returned: always
   type: dict
   sample: {"12345": {eni: eni-0123456789abcdef0, zone: eu-west-1a, session_number: 1}}
+other_vnis:
+  description:
+    - Every VNI the sessions carry besides C(mirrorlab_session.vni), sorted (the per-ENI VNIs and
+      the further sessions' VNIs); the capture target needs one more link for each.
+  returned: always
+  type: list
+  elements: int
+  sample: [777, 12346]
 """
 
 import os
@@ -67,7 +75,13 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mirrorlab.vpc.plugins.module_utils.vni_map import dumps, eni_vnis, extra_sessions, vni_map
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.vni_map import (
+    dumps,
+    eni_vnis,
+    extra_sessions,
+    other_vnis,
+    vni_map,
+)
 
 
 def read(path):
@@ -111,7 +125,8 @@ def main():
         vnis_by_eni, data = eni_vnis(session, [eni["id"] for eni in enis]), vni_map(session, enis)
     except ValueError as exc:
         module.fail_json(msg=str(exc))
-    result = {"changed": False, "eni_vnis": vnis_by_eni, "vnis": data["vnis"], "extra_sessions": extra_sessions(session)}
+    result = {"changed": False, "eni_vnis": vnis_by_eni, "vnis": data["vnis"], "extra_sessions": extra_sessions(session),
+              "other_vnis": other_vnis(session, vnis_by_eni)}
     dest = module.params["dest"]
     if dest:
         text, before = dumps(data), read(dest)

@@ -105,8 +105,11 @@ BAD = [
     ({"backend": "aws", "session": {"vni_per_eni": True, "extra": [{"session_number": 2}]}}, "mirrorlab_session.vni_per_eni",
      "one session per ENI only"),
     ({"session": {"vni_per_eni": "maybe"}}, "mirrorlab_session.vni_per_eni", "boolean"),
-    ({"session": {"extra": [{"session_number": 2}]}}, "mirrorlab_session.extra", "AWS only for now"),
-    ({"session": {"vni_per_eni": True}}, "mirrorlab_session.vni_per_eni", "AWS only for now"),
+    # the same rules in the lab (the default backend), which mirrors several sessions too
+    ({"session": {"extra": [{"session_number": 1}]}}, "mirrorlab_session.extra[0].session_number",
+     "1 is already the number of mirrorlab_session.session_number"),
+    ({"session": {"vni_per_eni": True, "extra": [{"session_number": 2}]}}, "mirrorlab_session.vni_per_eni",
+     "works with one session per ENI only"),
     ({"target": {"type": "nlb"}}, "mirrorlab_target.type", "instance or gateway_load_balancer_endpoint"),
     ({"target": {"type": "gateway_load_balancer_endpoint"}}, "mirrorlab_target.type", "the lab cannot reproduce"),
     ({"backend": "aws", "target": {"type": "gateway_load_balancer_endpoint"}}, "mirrorlab_target.gwlb_endpoint_id",
