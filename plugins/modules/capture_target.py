@@ -100,7 +100,7 @@ options:
     type: list
     elements: dict
     default: []
-    suboptions:
+    suboptions: &file_suboptions
       path:
         description: The file.
         type: path
@@ -136,35 +136,7 @@ options:
     type: list
     elements: dict
     default: []
-    suboptions:
-      path:
-        description: The file.
-        type: path
-        required: true
-      content:
-        description: Its whole content.
-        type: str
-        required: true
-      owner:
-        description: Its owner.
-        type: str
-        default: root
-      group:
-        description: Its group.
-        type: str
-        default: root
-      mode:
-        description: Its mode, octal.
-        type: str
-        required: true
-      effect:
-        description:
-          - What a change of the file asks for once every file is written. C(restart) reloads
-            systemd and restarts the capture on every link, C(networkd) reloads systemd-networkd
-            and reconfigures the underlay, C(reload) reloads systemd, C(none) nothing.
-        type: str
-        choices: [none, reload, networkd, restart]
-        default: none
+    suboptions: *file_suboptions
   user:
     description: The capture user (a system user, no login, no home), created or corrected.
     type: str
