@@ -57,7 +57,8 @@ def experiment_of(region, target_stack, sessions):
         "region": region,
         "network": {"vpc_id": params.get("VpcId", ""), "subnet_ids": subnets},
         "sources": [],
-        "target": {"count": int(outputs.get("TargetCount") or 1),
+        "target": {"type": "gateway_load_balancer_endpoint" if params.get("GatewayLoadBalancerEndpointId") else "instance",
+                   "count": int(outputs.get("TargetCount") or 1),
                    "instance_type": params.get("InstanceType") or "t3.small",
                    "spot": params.get("Spot") == "true"},
     }

@@ -183,11 +183,20 @@ def fill_presets(flt, vpc_cidr):
     return {"preset": flt["preset"], "rules": preset_rules(flt["preset"], vpc_cidr)} if vpc_cidr else None
 
 
+GWLB_ENDPOINT = "gateway_load_balancer_endpoint"
+
+
+def capture_instances(target):
+    """The capture instances mirrorlab creates: none for a Gateway Load Balancer endpoint target
+    (the appliances behind the endpoint are the user's), else mirrorlab_target.count."""
+    return 0 if target.get("type") == GWLB_ENDPOINT else int(target["count"])
+
+
 def check_target(errors, backend, target, sources):
     """The rules between the target's keys, the backend and the sources."""
     if target is None:
         return
-    gwlb = target["type"] == "gateway_load_balancer_endpoint"
+    gwlb = target["type"] == GWLB_ENDPOINT
     if gwlb and backend == "lab":
         errors.add("target.type", "gateway_load_balancer_endpoint is an AWS resource the lab cannot reproduce "
                                   "(there is no GWLB or GENEVE in the lab); use type: instance on the lab")
@@ -287,6 +296,7 @@ def build_experiment(values):
         "stack_names": dict((stack, "%s-%s" % (deployment, stack.replace("_", "-"))) for stack in STACKS),
         "capture": capture,
         "capture_vars": capture_vars,
+        "capture_instances": capture_instances(target),
         "constants": model.template_constants(),
     })
     return experiment, []

@@ -185,6 +185,25 @@ def check_instance_type(ec2, instance_type, zones, problems):
                      % (instance_type, ", ".join(missing)))
 
 
+def check_gwlb_endpoint(ec2, endpoint_id, region, problems):
+    """The Gateway Load Balancer endpoint target exists, is one, and is available."""
+    try:
+        endpoints = ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint_id])["VpcEndpoints"]
+    except ClientError as exc:
+        if not _code(exc).startswith("InvalidVpcEndpoint"):
+            raise
+        endpoints = []
+    if not endpoints:
+        problems.add("target.gwlb_endpoint_id", "%s does not exist in %s (this account)" % (endpoint_id, region))
+        return
+    endpoint = endpoints[0]
+    if endpoint.get("VpcEndpointType") != "GatewayLoadBalancer":
+        problems.add("target.gwlb_endpoint_id", "%s is a %s endpoint; a traffic mirror target needs a Gateway Load "
+                     "Balancer endpoint" % (endpoint_id, endpoint.get("VpcEndpointType")))
+    elif endpoint.get("State", "").lower() != "available":
+        problems.add("target.gwlb_endpoint_id", "%s is %s, not available" % (endpoint_id, endpoint.get("State")))
+
+
 def run_checks(clients, experiment):
     problems = Problems()
     region = experiment["region"]
@@ -210,8 +229,11 @@ def run_checks(clients, experiment):
         zones = check_subnets(clients["ec2"], list(dict.fromkeys(alb_subnets + instance_subnets)), alb_subnets,
                               vpc_id, subnet_variable, region, problems)
         facts["subnets"] = zones
-        check_instance_type(clients["ec2"], experiment["target"]["instance_type"],
-                            [zones[s] for s in instance_subnets[:2] if s in zones], problems)
+        if experiment.get("capture_instances", 1):
+            check_instance_type(clients["ec2"], experiment["target"]["instance_type"],
+                                [zones[s] for s in instance_subnets[:2] if s in zones], problems)
+    if not experiment.get("capture_instances", 1):
+        check_gwlb_endpoint(clients["ec2"], experiment["target"]["gwlb_endpoint_id"], region, problems)
     if experiment.get("https") and experiment.get("certificate_arn"):
         check_certificate(clients["acm"], experiment["certificate_arn"], region, problems)
     return problems.messages, facts

@@ -23,6 +23,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.experiment import capture_instances
+
 READ = "2026-12-02"
 CURRENCY = "USD"
 HOURS_PER_DAY = 24
@@ -146,7 +148,7 @@ def public_addresses(experiment):
     zones = len(experiment["network"].get("subnet_ids") or []) or DEFAULT_ZONES
     addresses = zones
     if experiment["network"].get("vpc_id"):
-        addresses += SAMPLE_TASK["count"] + int(experiment["target"]["count"])
+        addresses += SAMPLE_TASK["count"] + capture_instances(experiment["target"])
     return addresses
 
 
@@ -167,16 +169,21 @@ def estimate(experiment, sessions=None, hours=None):
     """
     region = experiment["region"]
     target = experiment["target"]
-    count = int(target["count"])
+    count = capture_instances(target)
     enis, exact = source_enis(experiment, sessions)
-    instance = price(region, "instance", target["instance_type"])
     items = [
         _item("mirroring", "mirror sessions", enis, price(region, "mirror_session_hour"),
               note="" if exact else "estimated: the source ENIs are known after deploying"),
-        _item("target_instance", "capture instances (%s)" % target["instance_type"], count, instance,
-              note="spot: at most this (the on-demand price)" if target.get("spot") else ""),
-        _item("target_instance", "capture root volumes (gp3, %d GiB each)" % ROOT_VOLUME_GB, count * ROOT_VOLUME_GB,
-              price(region, "ebs_gp3_gb_month"), 1.0 / GB_MONTH_HOURS),
+    ]
+    if count:  # none with a Gateway Load Balancer endpoint target
+        items += [
+            _item("target_instance", "capture instances (%s)" % target["instance_type"], count,
+                  price(region, "instance", target["instance_type"]),
+                  note="spot: at most this (the on-demand price)" if target.get("spot") else ""),
+            _item("target_instance", "capture root volumes (gp3, %d GiB each)" % ROOT_VOLUME_GB, count * ROOT_VOLUME_GB,
+                  price(region, "ebs_gp3_gb_month"), 1.0 / GB_MONTH_HOURS),
+        ]
+    items += [
         _item("sample_service", "application load balancer", 1, price(region, "alb_hour")),
         _item("sample_service", "Fargate vCPU (%g vCPU x %d task)" % (SAMPLE_TASK["vcpu"], SAMPLE_TASK["count"]),
               SAMPLE_TASK["vcpu"] * SAMPLE_TASK["count"], price(region, "fargate_vcpu_hour")),
@@ -192,13 +199,17 @@ def estimate(experiment, sessions=None, hours=None):
     usage = [("alb_lcu_hour", "ALB capacity units used")]
     if count > 1:
         usage.append(("nlb_lcu_hour", "NLB capacity units used"))
-    usage += [("data_transfer_out_gb", "data sent to the internet (responses of the sample service)"),
-              ("s3_standard_gb_month", "pcap files archived in S3 (and its requests)")]
+    usage.append(("data_transfer_out_gb", "data sent to the internet (responses of the sample service)"))
+    if count:
+        usage.append(("s3_standard_gb_month", "pcap files archived in S3 (and its requests)"))
     notes = []
     for key, what in usage:
         entry = price(region, key)
         notes.append({"item": what, "unit": entry["unit"], "unit_usd": entry["usd"], "confirmed": entry["confirmed"],
                       "page": entry["page"]})
+    if not count:
+        notes.append({"item": "the Gateway Load Balancer endpoint and the appliances behind it (yours, not estimated)",
+                      "unit": "endpoint-hour and GB", "unit_usd": None, "confirmed": False, "page": PAGES["vpc"]})
     result = {
         "region": region,
         "currency": CURRENCY,

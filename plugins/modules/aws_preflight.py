@@ -23,7 +23,9 @@ description:
   - Without it, the four exports C(<import_prefix>-VpcId), C(-VpcCidr), C(-PublicSubnets) and
     C(-PrivateSubnets) exist, the exported VPC and subnets exist as above, and with the filter
     presets C(alb_client)/C(alb_target) the exported CIDR is C(mirrorlab_network.vpc_cidr).
-  - The capture instance type is offered in the zones of the capture instances' subnets.
+  - The capture instance type is offered in the zones of the capture instances' subnets; with a
+    Gateway Load Balancer endpoint target (no capture instance), that the endpoint exists, is a
+    C(GatewayLoadBalancer) endpoint and is available.
   - With C(mirrorlab_https) and C(mirrorlab_certificate_arn), the certificate is in the region,
     exists and is C(ISSUED).
   - Changes nothing and supports check mode.
@@ -33,7 +35,8 @@ options:
   experiment:
     description:
       - The normalized experiment model, the C(experiment) fact of the role M(mirrorlab.vpc.experiment).
-      - Read are C(region), C(network), C(filter.preset), C(target.instance_type), C(https) and C(certificate_arn).
+      - Read are C(region), C(network), C(filter.preset), C(target.instance_type), C(target.gwlb_endpoint_id),
+        C(capture_instances), C(https) and C(certificate_arn).
     type: dict
     required: true
 extends_documentation_fragment:

@@ -277,6 +277,7 @@ experiment:
               s3_region: "", s3_endpoint_url: "", s3_environment: {}, install_packages: true}
     discard_captures: false
     capture_vars: {capture_vni: 12345}
+    capture_instances: 1
     https: false
     certificate_arn: ""
     constants: {deployment_pattern: "^[a-z]([a-z0-9-]{0,21}[a-z0-9])?$", vni: {min: 0, max: 16777215},
@@ -292,6 +293,12 @@ experiment:
         - The lab adds its C(capture_interface); AWS its archive bucket and the VNI read back from
           the deployed sessions.
       type: dict
+    capture_instances:
+      description:
+        - The capture instances mirrorlab creates, C(mirrorlab_target.count), or 0 with a Gateway
+          Load Balancer endpoint target (the target-instance stack then holds no instance, no
+          bucket and no capture step runs).
+      type: int
     constants:
       description: The model's limits for the CloudFormation templates (their parameter constraints
         and the "all protocols" protocol number of a normalized rule).

@@ -123,6 +123,8 @@ STATIC_CASES = {
 
 # target-instance.yml.j2 for these numbers of capture instances (1 = ENI target, more = NLB).
 TARGET_COUNTS = (1, 2, 10)
+# 0: a Gateway Load Balancer endpoint target (no capture instance).
+TARGET_RENDERINGS = TARGET_COUNTS + (0,)
 
 
 RENDER_WITH_ANSIBLE = """
@@ -198,7 +200,7 @@ def rendered(tmp_path_factory):
     """{mirroring case or target-instance count: path of the rendering}."""
     out = tmp_path_factory.mktemp("stacks-rendered")
     cases = {case: (MIRRORING, mirroring_vars(case)) for case in MIRRORING_CASES}
-    cases.update({f"target-instance-{n}": (TARGET_INSTANCE, target_vars(n)) for n in TARGET_COUNTS})
+    cases.update({f"target-instance-{n}": (TARGET_INSTANCE, target_vars(n)) for n in TARGET_RENDERINGS})
     paths = {}
     for case, text in render_with_ansible(cases).items():
         paths[case] = out / (f"mirroring-{case}.yml" if case in MIRRORING_CASES else f"{case}.yml")
@@ -217,7 +219,7 @@ def lint_findings(rendered):
         runs.append((start_cfn_lint([m[2] for m in members], MIRRORING_CASES[members[0][1]][3]), members))
     for case, (name, params) in STATIC_CASES.items():
         runs.append((start_cfn_lint([FILES / name], params), [("static", case, FILES / name)]))
-    targets = [("target-instance", n, rendered[f"target-instance-{n}"]) for n in TARGET_COUNTS]
+    targets = [("target-instance", n, rendered[f"target-instance-{n}"]) for n in TARGET_RENDERINGS]
     runs.append((start_cfn_lint([m[2] for m in targets], {}), targets))
     findings = {}
     for proc, members in runs:
@@ -247,7 +249,7 @@ def test_rendered_mirroring_lint_clean(lint_findings, case):
     assert findings == [], _summary(findings)
 
 
-@pytest.mark.parametrize("count", TARGET_COUNTS)
+@pytest.mark.parametrize("count", TARGET_RENDERINGS)
 def test_rendered_target_instance_lint_clean(lint_findings, count):
     findings = lint_findings[("target-instance", count)]
     assert findings == [], _summary(findings)
@@ -491,3 +493,20 @@ def test_sample_service_exposure():
     assert resources["TargetGroup"]["Properties"]["TargetType"] == "ip"
     assert resources["LogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
     assert template["Outputs"]["HttpsUrl"]["Condition"] == "HasCertificate"
+
+
+def test_a_gwlb_endpoint_target_stack_holds_no_capture_resource(rendered):
+    """Rendered for 0 instances: the endpoint (a parameter only this rendering declares) is the
+    mirror target; no instance, ENI, bucket, role or NLB; the expiry as with instances."""
+    template = load(rendered["target-instance-0"])
+    types = sorted(v["Type"] for v in template["Resources"].values())
+    assert types == ["AWS::CloudFormation::WaitConditionHandle", "AWS::IAM::Role", "AWS::Scheduler::Schedule"], types
+    assert template["Resources"]["ExpiryRole"]["Condition"] == "Expires"
+    assert template["Parameters"]["GatewayLoadBalancerEndpointId"]["AllowedPattern"] == "^vpce-[0-9a-f]{8,17}$"
+    outputs = template["Outputs"]
+    assert outputs["MirrorTargetType"]["Value"] == "gateway-load-balancer-endpoint"
+    assert outputs["MirrorTarget"]["Value"] == {"Ref": "GatewayLoadBalancerEndpointId"}
+    assert outputs["TargetCount"]["Value"] == "0"
+    assert not {"InstanceIds", "BucketName", "EniId"} & set(outputs)
+    # The renderings with instances do not declare it (site.yml passes it only to this one).
+    assert "GatewayLoadBalancerEndpointId" not in load(rendered["target-instance-1"])["Parameters"]

@@ -468,3 +468,50 @@ def test_capture_step_runs_up_to_the_ssm_session(aws, tmp_path):
     said = " ".join(down.stdout.split())  # the callback wraps long messages
     assert f"{instance} could not be reached, so nothing more was archived" in said, down.stdout[-4000:]
     assert aws.leftovers() == {}
+
+
+@pytest.mark.slow
+def test_a_gwlb_endpoint_target_makes_no_capture_instance(aws):
+    """mirrorlab_target.type gateway_load_balancer_endpoint: the sessions mirror to the given
+    endpoint; the target stack holds no instance or bucket, no capture step runs (so no Session
+    Manager plugin is needed), the summary says where the packets go; a missing endpoint is
+    refused before any stack; teardown leaves nothing (and the user's endpoint alone)."""
+    path = {"PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin"}  # no session-manager-plugin
+    missing = {"mirrorlab_target": {"type": "gateway_load_balancer_endpoint", "gwlb_endpoint_id": "vpce-0123456789abcdef0"}}
+    cmd = [c for c in aws.command("site.yml", extra=missing) if c not in ("--skip-tags", "capture")]
+    refused = run(cmd, env={**aws.env, **path}, check=False)
+    assert refused.returncode != 0
+    assert "mirrorlab_target.gwlb_endpoint_id: vpce-0123456789abcdef0 does not exist in us-east-1" in " ".join(
+        refused.stdout.split()), refused.stdout[-3000:]
+    assert aws.live_stacks() == {}
+
+    endpoint = aws.ec2.create_vpc_endpoint(
+        VpcEndpointType="GatewayLoadBalancer", VpcId=aws.vpc, SubnetIds=[aws.subnets[0]],
+        ServiceName="com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0")["VpcEndpoint"]["VpcEndpointId"]
+    extra = {"mirrorlab_target": {"type": "gateway_load_balancer_endpoint", "gwlb_endpoint_id": endpoint}}
+    cmd = [c for c in aws.command("site.yml", extra=extra) if c not in ("--skip-tags", "capture")]
+    proc = run(cmd, env={**aws.env, **path})
+    assert aws.live_stacks() == {name: "CREATE_COMPLETE" for name in STACKS}
+    target_stack = aws.cfn.describe_stacks(StackName=STACKS[1])["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in target_stack["Outputs"]}
+    assert outputs["TargetCount"] == "0" and outputs["MirrorTarget"] == endpoint, outputs
+    assert not [r for r in aws.ec2.describe_instances()["Reservations"] if r["Instances"]]
+    assert aws.s3.list_buckets()["Buckets"] == []
+    mirroring = aws.tagged_mirroring()
+    (target,) = mirroring["targets"]
+    assert target["Type"] == "gateway-load-balancer-endpoint" and target["GatewayLoadBalancerEndpointId"] == endpoint
+    assert mirroring["sessions"] and {s["TrafficMirrorTargetId"] for s in mirroring["sessions"]} == {
+        target["TrafficMirrorTargetId"]}
+    out = " ".join(proc.stdout.split())
+    assert f"no capture instance (target: the Gateway Load Balancer endpoint {endpoint})" in out
+    assert f"The sessions mirror to your Gateway Load Balancer endpoint {endpoint}" in out
+    assert "capture instances (t3.small)" not in out  # not in the cost estimate either
+    assert "Configure the capture instances over SSM" in out and "skipping: no hosts matched" in out
+
+    again = run(cmd, env={**aws.env, **path})
+    assert recap(again)["changed"] == 0, again.stdout[-6000:]
+
+    down = [c for c in aws.command("teardown.yml", extra=extra) if c not in ("--skip-tags", "capture")]
+    run(down, env={**aws.env, **path})
+    assert aws.leftovers() == {}
+    assert [e["VpcEndpointId"] for e in aws.ec2.describe_vpc_endpoints()["VpcEndpoints"]] == [endpoint]

@@ -200,6 +200,7 @@ def test_defaults_give_the_documented_model():
         "https": False,
         "certificate_arn": "",
         "capture_vars": {"capture_vni": 12345},
+        "capture_instances": 1,
         "constants": {"deployment_pattern": "^[a-z]([a-z0-9-]{0,21}[a-z0-9])?$", "vni": {"min": 0, "max": 16777215},
                       "session_number": {"min": 1, "max": 32766}, "packet_length": {"min": 1, "max": 8500},
                       "all_protocols": -1},

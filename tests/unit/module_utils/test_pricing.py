@@ -128,3 +128,26 @@ def test_unit_prices_are_shown_as_the_table_has_them():
     lines = "\n".join(pricing.estimate(experiment("us-east-1", 1))["lines"])
     assert "x $%g per vCPU-hour" % usd("us-east-1", "fargate_vcpu_hour") in lines
     assert pricing.unit_money(0.04048) == "$0.04048" and pricing.unit_money(1.0) == "$1" and pricing.unit_money(None) == "unknown"
+
+
+def test_a_gwlb_endpoint_target_costs_no_capture_instance():
+    """mirrorlab makes no capture instance, volume, NLB or bucket for an endpoint target; the
+    endpoint and its appliances are the user's and are named as not estimated."""
+    model, errors = build_experiment({"backend": "aws", "region": "us-east-1", "network": {
+        "vpc_id": "vpc-0123456789abcdef0", "subnet_ids": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]},
+        "target": {"type": "gateway_load_balancer_endpoint", "gwlb_endpoint_id": "vpce-0123456789abcdef0"}})
+    assert not errors, errors
+    assert model["capture_instances"] == 0
+    result = pricing.estimate(model)
+    items = by_item(result)
+    r = "us-east-1"
+    assert not [name for name in items if "capture" in name or "network load balancer" in name], sorted(items)
+    # With a given VPC the Fargate task has a public address; no capture instance adds one.
+    assert items["public IPv4 addresses"]["quantity"] == 2 + pricing.SAMPLE_TASK["count"]  # two ALB zones, the task
+    expected = sum(items[name]["hourly_usd"] for name in ("mirror sessions", "application load balancer", "Fargate vCPU",
+                                                          "Fargate memory", "public IPv4 addresses"))
+    assert result["hourly_usd"] == pytest.approx(expected)
+    assert items["mirror sessions"]["hourly_usd"] == pytest.approx(2 * usd(r, "mirror_session_hour"))
+    notes = [note["item"] for note in result["notes"]]
+    assert any("Gateway Load Balancer endpoint" in n and "not estimated" in n for n in notes), notes
+    assert not any("pcap files archived" in n for n in notes), notes
