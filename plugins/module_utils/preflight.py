@@ -224,15 +224,16 @@ def run_checks(clients, experiment):
             subnet_variable = "network.import_prefix"
             vpc_ok = check_vpc(clients["ec2"], vpc_id, None, "network.import_prefix", region, problems)
     zones = {}
+    capture_instances = experiment.get("capture_instances", 1)
     if vpc_ok:
         facts["vpc_id"] = vpc_id
         zones = check_subnets(clients["ec2"], list(dict.fromkeys(alb_subnets + instance_subnets)), alb_subnets,
                               vpc_id, subnet_variable, region, problems)
         facts["subnets"] = zones
-        if experiment.get("capture_instances", 1):
+        if capture_instances:
             check_instance_type(clients["ec2"], experiment["target"]["instance_type"],
                                 [zones[s] for s in instance_subnets[:2] if s in zones], problems)
-    if not experiment.get("capture_instances", 1):
+    if not capture_instances:  # a Gateway Load Balancer endpoint target
         check_gwlb_endpoint(clients["ec2"], experiment["target"]["gwlb_endpoint_id"], region, problems)
     if experiment.get("https") and experiment.get("certificate_arn"):
         check_certificate(clients["acm"], experiment["certificate_arn"], region, problems)
