@@ -7,6 +7,7 @@ capture step (SSM) cannot run here: every site.yml run skips it with --skip-tags
 """
 
 import json
+import re
 import os
 import shutil
 import signal
@@ -189,8 +190,13 @@ def test_site_deploys_in_order_and_concurrently_then_reconciles(aws):
     assert s_start < t_end and t_start < s_end, (s_start, s_end, t_start, t_end)
     # ... and the mirroring stack began only after both were complete.
     assert m_start >= max(s_end, t_end), (m_start, s_end, t_end)
-    # The user could follow both stacks while they were being created.
-    assert f"{service}: CREATE_IN_PROGRESS" in proc.stdout and f"{target}: CREATE_IN_PROGRESS" in proc.stdout
+    # The user could follow both stacks: each round printed each stack's status and time. Which
+    # statuses a round catches depends on how long a round takes against the emulated 2 s (a
+    # loaded machine may see only "no stack (yet/any more)" then CREATE_COMPLETE); the order and
+    # the overlap above are asserted from the stack events, which do not depend on it.
+    for name in (service, target):
+        seen = re.findall(rf"{name}: (CREATE_IN_PROGRESS|CREATE_COMPLETE|no stack \(yet/any more\)), \d+ s", proc.stdout)
+        assert seen, (name, proc.stdout[-4000:])
 
     # A session per ALB ENI (one per subnet), to the capture ENI, with the experiment's VNI.
     outputs = {o["OutputKey"]: o["OutputValue"] for o in aws.cfn.describe_stacks(StackName=target)["Stacks"][0]["Outputs"]}
