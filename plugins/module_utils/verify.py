@@ -228,6 +228,25 @@ def _why_filtered(source, direction, copy):
     return "; ".join(parts)
 
 
+def _filtered_probe(sources, flows):
+    """When the probe's own packets (``flows``: [{client, server, port}], the request from an
+    ephemeral port and its answer) pass mirrored ENIs and no session of theirs mirrors any of
+    them: why, for the first such packet; else an empty string."""
+    why = []
+    for flow in flows:
+        request = {"src": flow["client"], "dst": flow["server"], "proto": 6, "sport": 49152, "dport": int(flow["port"])}
+        for pkt in (request, _reverse(request)):
+            for source in sources:
+                direction = _direction(source, pkt)
+                if direction is None:
+                    continue
+                if _winner(source, direction, pkt) is not None:
+                    return ""
+                why.append("%s %s %s (%s)" % (source["eni"], direction, _describe(pkt),
+                                              _why_filtered(source, direction, pkt)))
+    return why[0] if why else ""
+
+
 def _new_result(source, session):
     return {"eni": source["eni"], "source": source["label"], "session_number": session["session_number"],
             "vni": session["vni"], "present": session["present"], "filter": session["filter"],
@@ -270,6 +289,9 @@ def analyse(sources, copies, deltas, probe, window):
     if not probe.get("answered"):
         causes.append("the probes got no answer (%s): nothing went through the service to mirror; is it up "
                       "(the ALB's targets healthy, the URL right)?" % (probe.get("error") or "no response"))
+    elif nothing_arrived and _filtered_probe(sources, probe.get("flows") or []):
+        causes.append("nothing arrived, and no session's filter mirrors the probe's packets: %s"
+                      % _filtered_probe(sources, probe["flows"]))
     elif nothing_arrived and not counters_moved:
         causes.append("nothing arrived at any capture link of %s during the probe (no link counter moved): the "
                       "mirrored VXLAN packets (UDP 4789) do not reach the target: on AWS its security group or the "

@@ -40,7 +40,10 @@ options:
     type: dict
     required: true
   probe:
-    description: The result of M(mirrorlab.vpc.verify_probe).
+    description:
+      - The result of M(mirrorlab.vpc.verify_probe), optionally with C(flows), the probe's own
+        connections (C(client), C(server), C(port)), so that when nothing arrives at all a filter
+        that mirrors none of the probe's packets is named instead of the path to the target.
     type: dict
     required: true
   lab:

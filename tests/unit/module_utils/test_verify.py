@@ -207,3 +207,16 @@ def test_read_copies_with_tshark(tmp_path):
     assert abs(first["time"] - (T0 + 0.5)) < 1e-3
     with pytest.raises(verify.VerifyError):
         verify.read_copies(str(tmp_path / "other.pcap"))
+
+
+def test_nothing_arrived_because_the_filter_takes_none_of_the_probe():
+    udp_only = [filter_rules.make_rule(d, 100, "accept", "udp", ANY, ANY) for d in ("ingress", "egress")]
+    still = [dict(DELTAS[0], rx_packets=0, rx_bytes=0)]
+    probe = dict(PROBE, flows=[{"client": CLIENT, "server": ALB, "port": 80}])
+    verdict = judge([source("eni-alb", ALB, rules=udp_only)], [], deltas=still, probe=probe)
+    assert verdict["causes"] == ["nothing arrived, and no session's filter mirrors the probe's packets: eni-alb ingress "
+                                 "tcp 198.51.100.10:49152 -> 10.0.0.10:80 (session 1 (mirrorlab_filter): no ingress rule "
+                                 "matches it)"]
+    # With a filter that takes the probe, the same silence is the target's path.
+    verdict = judge([source("eni-alb", ALB)], [], deltas=still, probe=probe)
+    assert verdict["causes"][0].startswith("nothing arrived at any capture link")
