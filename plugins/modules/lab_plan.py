@@ -24,18 +24,22 @@ description:
     the internet side, the bridge ports leading to each node) are C(ml<id><what>), where C(<id>)
     is the first 5 hex digits of the SHA-1 of the deployment name: unique on the host, within
     the kernel's 15 characters, and what the teardown looks for in the host's root namespace."
-  - "Addresses: in the lab VPC the router (gateway) is the first host address, the ALB the
-    10th, the backend the 11th, the capture target the 12th; the client and the router's
-    internet side are the 10th and 1st host of O(internet_cidr)."
-  - "Sources: V(sample_service) and V(load_balancer) map to the ALB's interface (the lab has
-    one ALB, whatever its name); V(ecs_service) maps to the backend's interface (the lab's
-    stand-in for the Fargate task); V(network_interface) with C(id) the lab ENI id of
-    the ALB's or the backend's interface (C(eni-) + 8 hex digits of the SHA-1 of
-    C(<deployment>/alb) or C(<deployment>/backend), returned as C(nodes.alb.eni_id) and
-    C(nodes.backend.eni_id)), or V(alb), V(backend), the interface as C(<namespace>/<name>)
-    (C(nodes.alb.qualified_interface)) or the name of its bridge port (C(nodes.alb.peer)), maps
-    to that interface. V(instance) and any other id fail: the lab has no such source. Several
-    sources on one interface give one session."
+  - "Zones: the lab VPC has two zones, its two halves (zone a and zone b), each a bridge in the
+    router namespace with the router's address on it; the ALB has one interface in each (node
+    C(alb) in zone a, C(alb_b) in zone b, each its own namespace and reverse proxy), as an AWS
+    ALB has one ENI per zone. The backend and the target are in zone a. A /28 VPC has room for
+    zone a only (one ALB interface)."
+  - "Addresses: in each zone subnet the router (gateway) is the first host address and the
+    ALB's interface the 10th; in zone a the backend is the 11th and the capture target the 12th;
+    the client and the router's internet side are the 10th and 1st host of O(internet_cidr)."
+  - "Sources: V(sample_service) and V(load_balancer) map to the ALB's interfaces, one session
+    each (the lab has one ALB, whatever its name); V(ecs_service) maps to the backend's
+    interface (the lab's stand-in for the Fargate task); V(network_interface) with C(id) the lab
+    ENI id of one interface (C(eni-) + 8 hex digits of the SHA-1 of C(<deployment>/<node>),
+    returned as C(nodes.<node>.eni_id)), or the node's name (V(alb), V(alb_b), V(backend)), the
+    interface as C(<namespace>/<name>) (C(nodes.alb.qualified_interface)) or the name of its
+    bridge port (C(nodes.alb.peer)), maps to that interface. V(instance) and any other id fail:
+    the lab has no such source. Several sources on one interface give one session."
 author:
   - mirrorlab developers (@mirrorlab)
 options:
@@ -155,6 +159,18 @@ lab:
       description: The session slots of the lab's other source interfaces (to remove on a re-run).
       type: list
       elements: dict
+    zones:
+      description: Per zone (C(a), C(b)) its subnet, its bridge in the router namespace, the router's address there and a label.
+      type: dict
+      sample: {a: {subnet: 10.0.0.0/17, bridge: mldcdf7vpc, router: 10.0.0.1, label: a 10.0.0.0/17}}
+    albs:
+      description: The ALB's interfaces, one per zone (node, zone, address, ENI id, namespace, interface, label).
+      type: list
+      elements: dict
+    services:
+      description: The sample service's daemons (name, role C(alb) or C(backend), namespace, address), for M(mirrorlab.vpc.lab_daemon).
+      type: list
+      elements: dict
     topology:
       description:
         - The lab network as the options C(namespaces), C(bridges) and C(veths) of
@@ -191,10 +207,19 @@ VPC_INTERFACE = "vpc0"  # the ALB's, the backend's and the target's link to the 
 INTERNET_INTERFACE = "inet0"  # the client's link to the internet side
 MIRROR_INTERFACE = "mirror0"  # a source's VXLAN sender (in the source's namespace)
 # Interfaces in the router namespace (shared by the VPC bridge and its ports): ml<id> + these.
-ROUTER_NAMES = {"bridge": "vpc", "inet": "inet", "alb": "alb", "backend": "backend", "target": "target"}
-VPC_HOST = {"router": 1, "alb": 10, "backend": 11, "target": 12}
+ROUTER_NAMES = {"bridge": "vpc", "bridge_b": "vpcb", "inet": "inet", "alb": "alb", "alb_b": "albb", "backend": "backend",
+                "target": "target"}
+# Host numbers in the node's zone subnet: zone a holds the router, the ALB's first interface,
+# the backend and the target; zone b the router's second leg and the ALB's second interface.
+VPC_HOST = {"router": 1, "alb": 10, "alb_b": 10, "backend": 11, "target": 12}
 INTERNET_HOST = {"router": 1, "client": 10}
-SOURCE_NODES = ("alb", "backend")
+# The ALB's interfaces, one per zone (zone a's first), and every node that can be a source.
+ALB_NODES = ("alb", "alb_b")
+SOURCE_NODES = ("alb", "alb_b", "backend")
+ZONES = ("a", "b")
+# Two zones need halves of the VPC that hold host 12: a VPC of /27 or larger. A /28 VPC has
+# one zone (an AWS ALB needs two subnets of at least /28, which a /28 VPC cannot hold).
+TWO_ZONES_MAX_PREFIX = 27
 # Prefix lengths: the VPC as the experiment model allows it; the internet side must hold its
 # 10th host (the client), so at most a /28.
 VPC_PREFIXES = (model.VPC_PREFIX_MIN, model.VPC_PREFIX_MAX)
@@ -236,24 +261,24 @@ def eni_id(deployment, node):
     return "eni-" + hashlib.sha1(f"{deployment}/{node}".encode()).hexdigest()[:8]
 
 
-def source_node(source, nodes):
-    """Map one experiment source onto a lab node (alb or backend)."""
+def source_nodes(source, nodes):
+    """Map one experiment source onto lab nodes: the ALB's interfaces (one per zone) or the
+    backend's, or the one interface a network_interface id names."""
     kind = source.get("type")
     if kind in ("sample_service", "load_balancer"):
-        return "alb"
+        return [n for n in ALB_NODES if n in nodes]
     if kind == "ecs_service":
-        return "backend"
+        return ["backend"]
     if kind == "network_interface":
         ident = str(source.get("id", ""))
         for node in SOURCE_NODES:
-            info = nodes[node]
-            if ident in (node, info["eni_id"], info["qualified_interface"], info["peer"]):
-                return node
-        raise PlanError(
-            f"mirrorlab_sources: network_interface id {ident!r} is not a lab interface; in this lab use "
-            f"{nodes['alb']['eni_id']} (the ALB's interface {nodes['alb']['qualified_interface']}) or "
-            f"{nodes['backend']['eni_id']} (the backend's, {nodes['backend']['qualified_interface']})"
-        )
+            info = nodes.get(node)
+            if info and ident in (node, info["eni_id"], info["qualified_interface"], info["peer"]):
+                return [node]
+        choices = ", ".join(f"{nodes[n]['eni_id']} ({n}: {nodes[n]['qualified_interface']})"
+                            for n in SOURCE_NODES if n in nodes)
+        raise PlanError(f"mirrorlab_sources: network_interface id {ident!r} is not a lab interface; in this lab use "
+                        f"one of {choices}")
     raise PlanError(
         f"mirrorlab_sources: source type {kind!r} has no counterpart in the lab; the lab mirrors "
         "sample_service/load_balancer (the ALB), ecs_service (the backend) and network_interface "
@@ -267,7 +292,7 @@ def topology(nodes):
     router = nodes["router"]
     namespaces = [{"name": router["netns"], "sysctls": dict(no_ipv6, **{"net.ipv4.ip_forward": 1}), "routes": []}]
     veths = []
-    for node in ("client", "alb", "backend", "target"):
+    for node in [n for n in ("client", "alb", "alb_b", "backend", "target") if n in nodes]:
         info = nodes[node]
         namespaces.append({"name": info["netns"], "sysctls": dict(no_ipv6),
                            "routes": [{"dest": "default", "via": info["gateway"]}]})
@@ -278,26 +303,44 @@ def topology(nodes):
             veth.update(peer=router["inet_interface"], peer_master=None,
                         peer_addresses=[f"{router['inet_address']}/{info['prefixlen']}"])
         else:
-            veth.update(peer=info["peer"], peer_master=router["bridge"], peer_addresses=[])
+            bridge = router["zones"][info["zone"]]["bridge"]
+            veth.update(peer=info["peer"], peer_master=bridge, peer_addresses=[])
         veths.append(veth)
-    bridges = [{"name": router["bridge"], "netns": router["netns"],
-                "addresses": [f"{router['bridge_address']}/{router['prefixlen']}"]}]
+    # One bridge per zone (subnet), the router's address on each.
+    bridges = [{"name": zone["bridge"], "netns": router["netns"], "addresses": [f"{zone['address']}/{zone['prefixlen']}"]}
+               for dummy, zone in sorted(router["zones"].items())]
     return {"namespaces": namespaces, "bridges": bridges, "veths": veths}
+
+
+def zone_subnets(vpc):
+    """{zone: subnet}: the VPC's two halves (zone a, zone b), or, for a /28 VPC, the whole VPC as
+    zone a alone."""
+    if vpc.prefixlen > TWO_ZONES_MAX_PREFIX:
+        return {"a": vpc}
+    first, second = vpc.subnets(prefixlen_diff=1)
+    return {"a": first, "b": second}
 
 
 def plan_nodes(deployment, vpc, inet):
     """Every node's namespace, interfaces and addresses."""
     prefix = "ml" + short_id(deployment)
     router_ns = f"ml-{deployment}-router"
+    subnets = zone_subnets(vpc)
+    zones = {
+        zone: {"subnet": str(net), "bridge": prefix + ROUTER_NAMES["bridge" if zone == "a" else "bridge_b"],
+               "address": _host(net, VPC_HOST["router"]), "prefixlen": net.prefixlen}
+        for zone, net in subnets.items()
+    }
     nodes = {
         "router": {
             "netns": router_ns,
-            "bridge": prefix + ROUTER_NAMES["bridge"],
-            "bridge_address": _host(vpc, VPC_HOST["router"]),
+            "bridge": zones["a"]["bridge"],
+            "bridge_address": zones["a"]["address"],
             "inet_interface": prefix + ROUTER_NAMES["inet"],
             "inet_address": _host(inet, INTERNET_HOST["router"]),
-            "address": _host(vpc, VPC_HOST["router"]),
-            "prefixlen": vpc.prefixlen,
+            "address": zones["a"]["address"],
+            "prefixlen": subnets["a"].prefixlen,
+            "zones": zones,
         },
         "client": {
             "netns": f"ml-{deployment}-client",
@@ -307,15 +350,20 @@ def plan_nodes(deployment, vpc, inet):
             "gateway": _host(inet, INTERNET_HOST["router"]),
         },
     }
-    for node in ("alb", "backend", "target"):
+    for node in ("alb", "alb_b", "backend", "target"):
+        zone = "b" if node == "alb_b" else "a"
+        if zone not in subnets:
+            continue
+        net = subnets[zone]
         nodes[node] = {
             "eni_id": eni_id(deployment, node) if node in SOURCE_NODES else None,
-            "netns": f"ml-{deployment}-{node}",
+            "netns": f"ml-{deployment}-{node.replace('_', '-')}",
             "interface": VPC_INTERFACE,
             "peer": prefix + ROUTER_NAMES[node],
-            "address": _host(vpc, VPC_HOST[node]),
-            "prefixlen": vpc.prefixlen,
-            "gateway": _host(vpc, VPC_HOST["router"]),
+            "address": _host(net, VPC_HOST[node]),
+            "prefixlen": net.prefixlen,
+            "gateway": _host(net, VPC_HOST["router"]),
+            "zone": zone,
         }
     for info in nodes.values():
         if "interface" in info:
@@ -333,6 +381,7 @@ def plan(deployment, vpc_cidr="10.0.0.0/16", internet_cidr="198.51.100.0/24", so
     ident = short_id(deployment)
     nodes = plan_nodes(deployment, vpc, inet)
     ns = {node: info["netns"] for node, info in nodes.items()}
+    planned = [n for n in SOURCE_NODES if n in nodes]
     slots = {
         node: {
             "node": node,
@@ -341,17 +390,19 @@ def plan(deployment, vpc_cidr="10.0.0.0/16", internet_cidr="198.51.100.0/24", so
             "qualified_interface": nodes[node]["qualified_interface"],
             "eni_id": nodes[node]["eni_id"],
             "address": nodes[node]["address"],
+            "zone": nodes[node]["zone"],
             "vxlan": MIRROR_INTERFACE,
             "table": f"ml_{deployment.replace('-', '_')}_{node}",
         }
-        for node in SOURCE_NODES
+        for node in planned
     }
     sessions = {}
     for source in sources if sources is not None else [{"type": "sample_service"}]:
         if not isinstance(source, dict):
             raise PlanError(f"mirrorlab_sources: each source must be a mapping, got {source!r}")
-        node = source_node(source, nodes)
-        sessions.setdefault(node, dict(slots[node], sources=[]))["sources"].append(source)
+        for node in source_nodes(source, nodes):
+            sessions.setdefault(node, dict(slots[node], sources=[]))["sources"].append(source)
+    albs = [n for n in ALB_NODES if n in nodes]
     return {
         "deployment": deployment,
         "id": ident,
@@ -365,10 +416,20 @@ def plan(deployment, vpc_cidr="10.0.0.0/16", internet_cidr="198.51.100.0/24", so
         "namespaces": ns,
         "nodes": nodes,
         "topology": topology(nodes),
-        "sessions": [sessions[n] for n in SOURCE_NODES if n in sessions],
+        "zones": {zone: {"subnet": info["subnet"], "bridge": info["bridge"], "router": info["address"],
+                         "label": f"{zone} {info['subnet']}"}
+                  for zone, info in nodes["router"]["zones"].items()},
+        "albs": [{"node": n, "address": nodes[n]["address"], "zone": nodes[n]["zone"], "eni_id": nodes[n]["eni_id"],
+                  "netns": nodes[n]["netns"], "qualified_interface": nodes[n]["qualified_interface"],
+                  "label": f"ALB zone {nodes[n]['zone']} {nodes[n]['qualified_interface']} = {nodes[n]['eni_id']}"}
+                 for n in albs],
+        # The sample service's daemons: the backend, then one ALB node per zone (lab_daemon names).
+        "services": [{"name": n, "role": "backend" if n == "backend" else "alb", "netns": nodes[n]["netns"],
+                      "address": nodes[n]["address"]} for n in ["backend"] + albs],
+        "sessions": [sessions[n] for n in planned if n in sessions],
         "enis": [{"id": sessions[n]["eni_id"], "description": f"lab {n} interface {sessions[n]['qualified_interface']}",
-                  "source": n} for n in SOURCE_NODES if n in sessions],
-        "unused_sessions": [slots[n] for n in SOURCE_NODES if n not in sessions],
+                  "source": n, "zone": "lab-" + sessions[n]["zone"]} for n in planned if n in sessions],
+        "unused_sessions": [slots[n] for n in planned if n not in sessions],
     }
 
 

@@ -41,9 +41,9 @@ options:
     required: true
   probe:
     description:
-      - The result of M(mirrorlab.vpc.verify_probe), optionally with C(flows), the probe's own
-        connections (C(client), C(server), C(port)), so that when nothing arrives at all a filter
-        that mirrors none of the probe's packets is named instead of the path to the target.
+      - The result of M(mirrorlab.vpc.verify_probe). Its C(flows), the probe's own connections,
+        let a filter that mirrors none of the probe's packets be named when nothing arrives at all,
+        instead of the path to the target.
     type: dict
     required: true
   lab:

@@ -48,6 +48,12 @@ options:
     description: Send to every address the URL's host name resolves to.
     type: bool
     default: false
+  client_address:
+    description:
+      - The address the probe leaves from as the mirrored ENIs see it (the lab's client); with it
+        the result has C(flows), the probe's own connections.
+    type: str
+    default: ""
 attributes:
   check_mode:
     support: full
@@ -98,8 +104,17 @@ error:
   description: The last curl error, empty when every request was answered.
   returned: always
   type: str
+flows:
+  description:
+    - The probe's connections (C(client), C(server), C(port)) to each URL whose host is an
+      address, with O(client_address); empty without it.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{client: 198.51.100.10, server: 10.0.0.10, port: 80}]
 """
 
+import ipaddress
 import socket
 import subprocess
 import time
@@ -124,6 +139,19 @@ def targets(urls, each_address):
     return out
 
 
+def flows(client_address, urls):
+    """The probe's own connections to the URLs whose host is an address."""
+    out = []
+    for url in urls if client_address else []:
+        parts = urlsplit(url)
+        try:
+            server = str(ipaddress.ip_address(parts.hostname or ""))
+        except ValueError:
+            continue
+        out.append({"client": client_address, "server": server, "port": parts.port or (443 if parts.scheme == "https" else 80)})
+    return out
+
+
 def curl_command(netns, url, resolve, nonce, requests, timeout):
     sep = "&" if "?" in url else "?"
     cmd = ["ip", "netns", "exec", netns] if netns else []
@@ -144,6 +172,7 @@ def main():
             timeout=dict(type="int", default=5),
             settle=dict(type="float", default=2.0),
             each_address=dict(type="bool", default=False),
+            client_address=dict(type="str", default=""),
         ),
         supports_check_mode=True,
     )
@@ -168,7 +197,8 @@ def main():
             error = proc.stderr.strip().splitlines()[-1]
     time.sleep(params["settle"])
     module.exit_json(changed=False, nonce=nonce, start=start, end=time.time(), requests=params["requests"] * len(probes),
-                     answered=answered, statuses=statuses, urls=[label for label, dummy, dummy2 in probes], error=error)
+                     answered=answered, statuses=statuses, urls=[label for label, dummy, dummy2 in probes], error=error,
+                     flows=flows(params["client_address"], params["urls"]))
 
 
 if __name__ == "__main__":

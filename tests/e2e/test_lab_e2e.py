@@ -128,9 +128,15 @@ def test_deploy_all_tcp(lab):
     plan = module("lab_plan", {"deployment": DEPLOYMENT})["lab"]
     assert link_names(f"ml-{DEPLOYMENT}-alb") == {"lo", "vpc0", "mirror0"}
     assert link_names(f"ml-{DEPLOYMENT}-client") == {"lo", "inet0"}
+    assert link_names(f"ml-{DEPLOYMENT}-alb-b") == {"lo", "vpc0", "mirror0"}
     assert link_names(f"ml-{DEPLOYMENT}-router") == {"lo"} | {plan["prefix"] + n for n in (
-        "vpc", "inet", "alb", "backend", "target")}
-    assert f"Sources mirrored: ml-{DEPLOYMENT}-alb/vpc0 " in proc.stdout
+        "vpc", "vpcb", "inet", "alb", "albb", "backend", "target")}
+    # The ALB has an interface in each zone, each with its session (as on AWS: one ENI per zone).
+    said = " ".join(proc.stdout.split())
+    assert f"Sources mirrored: ml-{DEPLOYMENT}-alb/vpc0, ml-{DEPLOYMENT}-alb-b/vpc0 " in said
+    assert f"Zones (subnets): a 10.0.0.0/17, b 10.0.128.0/17" in said
+    for alb in plan["albs"]:
+        assert f"ALB zone {alb['zone']} {alb['qualified_interface']} = {alb['eni_id']}" in said
 
 
 def link_names(netns):
@@ -190,7 +196,8 @@ def test_backend_interface_as_source(lab):
     eni = module("lab_plan", {"deployment": DEPLOYMENT})["lab"]["nodes"]["backend"]["eni_id"]
     proc = site(mirrorlab_filter={"preset": "all_tcp"},
                 mirrorlab_sources=[{"type": "network_interface", "id": eni}])
-    assert f"backend ml-{DEPLOYMENT}-backend/vpc0 = {eni}" in proc.stdout  # the summary names the lab's ENI ids
+    # the summary names the lab's ENI ids (the callback wraps long lines)
+    assert f"backend ml-{DEPLOYMENT}-backend/vpc0 = {eni}" in " ".join(proc.stdout.split())
     # The ALB's session is gone: only the backend's interface is mirrored now.
     tables = subprocess.run(["ip", "netns", "exec", f"ml-{DEPLOYMENT}-alb", "nft", "list", "tables"],
                             capture_output=True, text=True).stdout

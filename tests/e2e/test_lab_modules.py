@@ -22,18 +22,29 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 def test_plan_names_and_addresses():
     lab = module("lab_plan", {"deployment": "mirrorlab"})["lab"]
-    assert lab["namespaces"] == {n: f"ml-mirrorlab-{n}" for n in ("router", "client", "alb", "backend", "target")}
+    assert lab["namespaces"] == dict({n: f"ml-mirrorlab-{n}" for n in ("router", "client", "alb", "backend", "target")},
+                                     alb_b="ml-mirrorlab-alb-b")
     nodes = lab["nodes"]
     assert nodes["router"]["bridge_address"] == "10.0.0.1"
     assert (nodes["alb"]["address"], nodes["backend"]["address"], nodes["target"]["address"]) == (
         "10.0.0.10", "10.0.0.11", "10.0.0.12")
+    # Two zones: the VPC's halves, each a bridge with the router's address; the ALB has an
+    # interface in each (an ALB has one ENI per zone), the backend and the target are in zone a.
+    assert {z: (v["subnet"], v["router"]) for z, v in lab["zones"].items()} == {
+        "a": ("10.0.0.0/17", "10.0.0.1"), "b": ("10.0.128.0/17", "10.0.128.1")}
+    assert [(a["node"], a["zone"], a["address"], a["qualified_interface"]) for a in lab["albs"]] == [
+        ("alb", "a", "10.0.0.10", "ml-mirrorlab-alb/vpc0"), ("alb_b", "b", "10.0.128.10", "ml-mirrorlab-alb-b/vpc0")]
+    assert nodes["alb_b"]["gateway"] == "10.0.128.1" and nodes["alb"]["prefixlen"] == 17
+    assert [b["addresses"] for b in lab["topology"]["bridges"]] == [["10.0.0.1/17"], ["10.0.128.1/17"]]
+    assert [s["name"] for s in lab["services"]] == ["backend", "alb", "alb_b"]
     assert nodes["client"]["address"] == "198.51.100.10" and nodes["client"]["gateway"] == "198.51.100.1"
     # The router namespace's links (bridge, internet side, bridge ports) carry the deployment's
     # prefix and name the node they lead to; the teardown looks for these in the root namespace.
     assert lab["prefix"] == "mldcdf7"
-    shared = [nodes["router"]["bridge"], nodes["router"]["inet_interface"]] + [
-        nodes[node]["peer"] for node in ("alb", "backend", "target")]
-    assert shared == ["mldcdf7vpc", "mldcdf7inet", "mldcdf7alb", "mldcdf7backend", "mldcdf7target"]
+    shared = [nodes["router"]["bridge"], lab["zones"]["b"]["bridge"], nodes["router"]["inet_interface"]] + [
+        nodes[node]["peer"] for node in ("alb", "alb_b", "backend", "target")]
+    assert shared == ["mldcdf7vpc", "mldcdf7vpcb", "mldcdf7inet", "mldcdf7alb", "mldcdf7albb", "mldcdf7backend",
+                      "mldcdf7target"]
     assert all(n.startswith(lab["prefix"]) and len(n) <= 15 for n in shared), shared
     # In a namespace of its own an interface has a plain name that says what it is.
     assert {node: nodes[node]["interface"] for node in ("client", "alb", "backend", "target")} == {
@@ -52,8 +63,10 @@ def test_plan_names_and_addresses():
     assert sorted(per_netns) == sorted(lab["namespaces"].values())
     assert all(len(set(names)) == len(names) and all(len(n) <= 15 for n in names) for names in per_netns.values())
     assert sorted(per_netns[lab["namespaces"]["router"]]) == sorted(shared)
-    assert [s["interface"] for s in lab["sessions"]] == [nodes["alb"]["interface"]]
-    assert [s["qualified_interface"] for s in lab["sessions"]] == ["ml-mirrorlab-alb/vpc0"]
+    assert [s["interface"] for s in lab["sessions"]] == ["vpc0", "vpc0"]
+    assert [s["qualified_interface"] for s in lab["sessions"]] == ["ml-mirrorlab-alb/vpc0", "ml-mirrorlab-alb-b/vpc0"]
+    assert [e["zone"] for e in lab["enis"]] == ["lab-a", "lab-b"]
+    assert len({s["eni_id"] for s in lab["sessions"]}) == 2 and len({s["table"] for s in lab["sessions"]}) == 2
     assert lab["state_dir"] == "/run/ml-mirrorlab"
 
 
@@ -62,15 +75,20 @@ def test_plan_small_vpc_and_other_deployment_differ():
     b = module("lab_plan", {"deployment": "mirrorlab"})["lab"]
     assert a["prefix"] != b["prefix"]
     assert a["nodes"]["target"]["address"] == "172.16.5.28" and a["nodes"]["alb"]["prefixlen"] == 28
+    # A /28 VPC has room for one zone: one ALB interface, one session.
+    assert list(a["zones"]) == ["a"] and [x["node"] for x in a["albs"]] == ["alb"] and "alb_b" not in a["nodes"]
+    assert [s["node"] for s in a["sessions"]] == ["alb"]
     assert all(len(v["name"]) <= 15 and len(v["peer"]) <= 15 for v in a["topology"]["veths"])
     assert a["nodes"]["backend"]["peer"] == a["prefix"] + "backend"
 
 
 @pytest.mark.parametrize("sources, nodes", [
-    ([{"type": "sample_service"}], ["alb"]),
-    ([{"type": "load_balancer", "name": "x"}, {"type": "sample_service"}], ["alb"]),
+    ([{"type": "sample_service"}], ["alb", "alb_b"]),
+    ([{"type": "load_balancer", "name": "x"}, {"type": "sample_service"}], ["alb", "alb_b"]),
     ([{"type": "ecs_service", "cluster": "c", "service": "s"}], ["backend"]),
     ([{"type": "network_interface", "id": "backend"}, {"type": "network_interface", "id": "alb"}], ["alb", "backend"]),
+    ([{"type": "network_interface", "id": "alb_b"}], ["alb_b"]),
+    ([{"type": "network_interface", "id": "ml-mirrorlab-alb-b/vpc0"}], ["alb_b"]),
     ([{"type": "network_interface", "id": "BACKEND_ENI"}], ["backend"]),
     ([{"type": "network_interface", "id": "mldcdf7alb"}], ["alb"]),  # the ALB's bridge port
     ([{"type": "network_interface", "id": "ml-mirrorlab-backend/vpc0"}], ["backend"]),
@@ -81,7 +99,7 @@ def test_plan_maps_sources(sources, nodes):
     sources = [dict(s, id=enis["backend"]["eni_id"]) if s.get("id") == "BACKEND_ENI" else s for s in sources]
     lab = module("lab_plan", {"deployment": "mirrorlab", "sources": sources})["lab"]
     assert [s["node"] for s in lab["sessions"]] == nodes
-    assert sorted(s["node"] for s in lab["sessions"] + lab["unused_sessions"]) == ["alb", "backend"]
+    assert sorted(s["node"] for s in lab["sessions"] + lab["unused_sessions"]) == ["alb", "alb_b", "backend"]
 
 
 @pytest.mark.parametrize("args, message", [

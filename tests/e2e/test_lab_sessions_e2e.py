@@ -33,6 +33,7 @@ pytestmark = [
 
 DEPLOYMENT = "mlses"
 ALB, BACKEND, CLIENT = "10.0.0.10", "10.0.0.11", "198.51.100.10"
+ALB_B = "10.0.128.10"  # the ALB's interface in zone b
 CAPTURE = Path(f"/var/lib/mirrorlab/ml-{DEPLOYMENT}/machine/root/var/lib/mirrorlab/capture")
 REQUESTS, DATAGRAMS = 5, 3
 ANY = "0.0.0.0/0"
@@ -54,10 +55,10 @@ def tcpdump(link, expression="", vni=None):
     return lines
 
 
-def traffic():
+def traffic(alb=ALB):
     for i in range(REQUESTS):
         out = subprocess.run(["ip", "netns", "exec", f"ml-{DEPLOYMENT}-client", "curl", "-sf", "--max-time", "5",
-                              f"http://{ALB}/?s={i}"], capture_output=True, text=True)
+                              f"http://{alb}/?s={i}"], capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
     # Not TCP: UDP datagrams to the ALB's port 9 (discard).
     send = ("import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
@@ -124,20 +125,23 @@ def test_one_vni_per_source_eni_and_the_vni_map(lab):
     proc, recap = playbook(ROOT / "site.yml", experiment, timeout=600)
     assert recap["failed"] == 0, proc.stdout[-3000:]
     out = " ".join(proc.stdout.split())
-    assert "(VNI 4000, 4001, 1 session(s) per source," in out
+    assert "(VNI 4000, 4001, 4002, 1 session(s) per source," in out
     assert f"VNI map: {lab}/ml-{DEPLOYMENT}-target/vni-map.json" in out
     vni_map = json.loads((lab / f"ml-{DEPLOYMENT}-target" / "vni-map.json").read_text())["vnis"]
-    assert sorted(vni_map) == ["4000", "4001"], vni_map
+    assert sorted(vni_map) == ["4000", "4001", "4002"], vni_map
     by_source = {entry["source"]: (int(vni), entry) for vni, entry in vni_map.items()}
-    assert sorted(by_source) == ["alb", "backend"]
+    # The ALB's two interfaces (zones a and b) and the backend's, each with its zone.
+    assert sorted(by_source) == ["alb", "alb_b", "backend"]
+    assert {s: e["zone"] for s, (dummy, e) in by_source.items()} == {"alb": "lab-a", "alb_b": "lab-b", "backend": "lab-a"}
     # The ENIs sorted by id get the VNIs in order.
     assert [e["eni"] for _, e in sorted(by_source.values(), key=lambda x: x[0])] == sorted(e["eni"] for e in vni_map.values())
     # One link per VNI; the links of the earlier sessions are gone (their pcap files stay).
     config = json.loads((CAPTURE.parents[3] / "etc/mirrorlab/capture/config.json").read_text())
-    assert [(link["name"], link["vni"]) for link in config["links"]] == [("capture0", 4000), ("capv4001", 4001)]
+    assert [(link["name"], link["vni"]) for link in config["links"]] == [
+        ("capture0", 4000), ("capv4001", 4001), ("capv4002", 4002)]
     assert not list((CAPTURE.parents[3] / "etc/systemd/system").glob("mirrorlab-capture@capv70*"))
     assert list((CAPTURE / "capv701").glob("*.pcap*")), "the earlier session's captures are kept"
-    link_of = {4000: "capture0", 4001: "capv4001"}
+    link_of = {4000: "capture0", 4001: "capv4001", 4002: "capv4002"}
     before = {vni: len(tcpdump(link, vni=vni)) for vni, link in link_of.items()}
     traffic()
     alb_vni, backend_vni = by_source["alb"][0], by_source["backend"][0]
@@ -146,5 +150,14 @@ def test_one_vni_per_source_eni_and_the_vni_map(lab):
     assert len(tcpdump(link_of[backend_vni], vni=backend_vni)) > before[backend_vni]
     assert tcpdump(link_of[backend_vni], f"host {CLIENT}", vni=backend_vni) == []
     assert tcpdump(link_of[backend_vni], f"host {BACKEND}", vni=backend_vni)
+    # Each ALB interface has its own session: requests to zone b's ALB address are on its VNI's
+    # link only, with its backend leg (from its own address), and not on zone a's.
+    alb_b_vni = by_source["alb_b"][0]
+    assert tcpdump(link_of[alb_b_vni], f"host {ALB_B}", vni=alb_b_vni) == []
+    traffic(ALB_B)
+    assert len(tcpdump(link_of[alb_b_vni], f"host {CLIENT} and host {ALB_B}", vni=alb_b_vni)) >= REQUESTS * 3
+    assert tcpdump(link_of[alb_b_vni], f"src host {ALB_B} and dst host {BACKEND} and tcp dst port 80", vni=alb_b_vni)
+    assert tcpdump(link_of[alb_vni], f"host {ALB_B}", vni=alb_vni) == []
+    assert tcpdump(link_of[alb_b_vni], f"host {ALB}", vni=alb_b_vni) == []
     # Files of another VNI in the links' directories are the first experiment's (capture0 had 12345).
     assert {p.name.split("-")[1] for p in (CAPTURE / "capv4001").glob("*.pcap*")} == {"vni4001"}

@@ -1,7 +1,7 @@
 """./mirrorlab verify in the lab, with real packets: green on a healthy lab, and the right cause
 on each lab broken on purpose (issue 15 item 6).
 
-One deployment (`mlver`) mirroring the ALB's and the backend's interfaces:
+One deployment (`mlver`) mirroring the ALB's two interfaces (zones a and b) and the backend's:
 
 1. healthy: exit 0, every session ok in both directions (`--json`);
 2. UDP 4789 dropped at the target (an nftables rule in its namespace, as a security group
@@ -31,7 +31,7 @@ pytestmark = [
 
 DEPLOYMENT = "mlver"
 ANY = "0.0.0.0/0"
-ALB_ENI, BACKEND_ENI = eni_id(DEPLOYMENT, "alb"), eni_id(DEPLOYMENT, "backend")
+ALB_ENI, ALB_B_ENI, BACKEND_ENI = eni_id(DEPLOYMENT, "alb"), eni_id(DEPLOYMENT, "alb_b"), eni_id(DEPLOYMENT, "backend")
 
 
 def experiment(captures, **more):
@@ -72,8 +72,9 @@ def lab(tmp_path_factory):
 def test_verify_is_green_on_a_healthy_lab(lab):
     rc, verdict = verify(lab)
     assert rc == 0 and verdict["ok"], verdict
-    assert verdict["probe"]["answered"] == verdict["probe"]["requests"] == 5
-    assert set(by_eni(verdict)) == {ALB_ENI, BACKEND_ENI}
+    # 5 requests to each ALB interface (one per zone).
+    assert verdict["probe"]["answered"] == verdict["probe"]["requests"] == 10
+    assert set(by_eni(verdict)) == {ALB_ENI, ALB_B_ENI, BACKEND_ENI}
     for eni in by_eni(verdict).values():
         assert eni["ingress"] and eni["egress"] and not eni["causes"], eni
     for session in verdict["sessions"]:
@@ -109,7 +110,7 @@ def test_a_removed_session_is_named(lab):
         playbook(ROOT / "site.yml", experiment(lab))  # puts the session back
     assert rc != 0 and not verdict["ok"] and not verdict["causes"]
     enis, per_session = by_eni(verdict), sessions(verdict)
-    assert enis[ALB_ENI]["ok"] and enis[ALB_ENI]["ingress"] and enis[ALB_ENI]["egress"]
+    assert enis[ALB_ENI]["ok"] and enis[ALB_ENI]["ingress"] and enis[ALB_ENI]["egress"] and enis[ALB_B_ENI]["ok"]
     assert not enis[BACKEND_ENI]["ok"] and not enis[BACKEND_ENI]["ingress"] and not enis[BACKEND_ENI]["egress"]
     assert enis[BACKEND_ENI]["causes"] == [
         f"nothing for this ENI: its session is missing (no nftables table netdev ml_{DEPLOYMENT}_backend in "
