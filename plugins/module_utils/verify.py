@@ -28,18 +28,15 @@ __metaclass__ = type
 import ipaddress
 import json
 import os
-import re
 import subprocess
 
-from ansible_collections.mirrorlab.vpc.plugins.module_utils import filter_rules
+from ansible_collections.mirrorlab.vpc.plugins.module_utils import filter_rules, pcap_report
 
 DIRECTIONS = filter_rules.DIRECTIONS  # ("ingress", "egress")
 ETHERNET_HEADER = 14
 # AWS's encapsulation overhead, which packets larger than the target MTU minus it lose (AWS docs,
 # "Traffic Mirroring limitations and quotas"); docs/filters.md.
 OVERHEAD = {4: 54, 6: 74}
-# <link>-vni<VNI>-<start>.pcap[N]: the capture role's file names (roles/capture/defaults/main.yml).
-VNI_IN_NAME = re.compile(r"-vni(\d+)-")
 
 TSHARK_FIELDS = (
     "frame.time_epoch", "frame.len", "ip.src", "ip.dst", "ip.len", "ip.id", "ip.proto",
@@ -87,7 +84,7 @@ def parse_tshark_line(line, vni, target="", link=""):
 
 
 def vni_of_file(path):
-    match = VNI_IN_NAME.search(os.path.basename(path))
+    match = pcap_report.VNI_NAME.search(os.path.basename(path))
     return int(match.group(1)) if match else None
 
 
