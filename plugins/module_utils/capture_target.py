@@ -31,6 +31,7 @@ DROPIN_FILE = "50-capture.conf"
 NETWORKD_ATTACH_FILE = "50-mirrorlab-capture.conf"
 NETWORKD_FILE = re.compile(r"^50-mirrorlab-.+\.(netdev|network)$")
 DROPIN_DIR = re.compile(r"^mirrorlab-capture@(?P<link>[^/]+)\.service\.d$")
+LINK_UNIT_NAME = re.compile(r"^mirrorlab-capture(-link)?@(?P<link>[^/]+)\.service$")
 # VXLAN over IPv4: outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14.
 VXLAN_OVERHEAD = 50
 
@@ -65,6 +66,12 @@ def attach_dir(networkd_dir, network_file):
 def link_of_dropin_dir(name):
     """The link of a drop-in directory name of the capture unit, else None."""
     match = DROPIN_DIR.match(name)
+    return match.group("link") if match else None
+
+
+def link_of_unit(name):
+    """The link of a capture or link unit's name (mirrorlab-capture[-link]@<link>.service), else None."""
+    match = LINK_UNIT_NAME.match(name)
     return match.group("link") if match else None
 
 

@@ -258,6 +258,7 @@ import pwd
 import shutil
 import stat
 import tempfile
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -277,6 +278,7 @@ from ansible_collections.mirrorlab.vpc.plugins.module_utils.capture_target impor
     dropin_dir,
     is_role_networkd_file,
     link_of_dropin_dir,
+    link_of_unit,
     networkd_paths,
     unit_path,
 )
@@ -285,6 +287,9 @@ NOLOGIN = "/usr/sbin/nologin"
 NO_HOME = "/nonexistent"
 ENABLED = ("enabled", "enabled-runtime", "static", "alias", "indirect", "generated")
 RUNNING = ("active", "activating", "reloading", "deactivating", "failed")
+JOURNAL_LINES = 15  # of the failed units' journal, in a failed start's message
+RETRIED_VERBS = ("start", "restart")  # a failed start is tried once more, RETRY_PAUSE seconds later
+RETRY_PAUSE = 2
 # Link problems that a restart of the link's units cannot mend under systemd-networkd: the
 # device must go first, networkd then creates it anew.
 STRUCTURAL = ("missing", "not the configured VXLAN device")
@@ -473,7 +478,34 @@ class CaptureTarget(object):
         if units:
             self.changed("%s %s" % (what, ", ".join(units)))
             if not self.check:
-                self.run(["systemctl", verb] + list(options) + list(units))
+                args = ["systemctl", verb] + list(options) + list(units)
+                rc, out, err = self.run(args, check_rc=False)
+                if rc != 0 and verb in RETRIED_VERBS:
+                    # Once more after a pause (a host still settling after its boot); the first
+                    # failure stays in the changes, with the journal of that moment.
+                    self.changes.append("%s failed once (rc %d), retried: %s%s" % (
+                        " ".join(args), rc, (err or out).strip(), self.journal(units)))
+                    time.sleep(RETRY_PAUSE)
+                    self.run(["systemctl", "reset-failed"] + self.related(units), check_rc=False)
+                    rc, out, err = self.run(args, check_rc=False)
+                if rc != 0:
+                    msg = "%s failed (rc %d): %s%s" % (" ".join(args), rc, (err or out).strip(), self.journal(units))
+                    self.module.fail_json(msg=msg, changes=self.changes)
+
+    def related(self, units):
+        """units and the link units of those that are capture or link units."""
+        names = list(units) + [LINK_UNIT % link for link in (link_of_unit(u) for u in units) if link]
+        return sorted(set(names), key=names.index)
+
+    def journal(self, units):
+        """The end of the journal of units and their links' units: why a start failed, in the
+        failure's message (systemctl itself only says "see journalctl")."""
+        args = ["journalctl", "--no-pager", "--quiet", "-o", "short-precise", "-n", str(JOURNAL_LINES)]
+        for name in self.related(units):
+            args += ["-u", name]
+        rc, out, dummy = self.module.run_command(args)
+        lines = out.strip().splitlines() if rc == 0 else []
+        return (" -- journal: " + " | ".join(lines)) if lines else ""
 
     def stop(self, units):
         """Stop and disable those of units that run or are enabled."""

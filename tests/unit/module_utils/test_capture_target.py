@@ -51,6 +51,9 @@ def test_layout_names():
     assert ct.link_of_dropin_dir("mirrorlab-capture@capv777.service.d") == "capv777"
     assert ct.link_of_dropin_dir("mirrorlab-capture@.service") is None
     assert ct.link_of_dropin_dir("mirrorlab-capture-link@capture0.service.d") is None
+    assert [ct.link_of_unit(u) for u in ("mirrorlab-capture@capv777.service", "mirrorlab-capture-link@capture0.service",
+                                         "mirrorlab-capture-housekeeping.service", "mirrorlab-capture@.service")] == \
+        ["capv777", "capture0", None, None]
     assert ct.networkd_paths("/etc/systemd/network", "capture0") == [
         "/etc/systemd/network/50-mirrorlab-capture0.netdev", "/etc/systemd/network/50-mirrorlab-capture0.network"]
     assert ct.attach_dir("/etc/systemd/network", "/run/systemd/network/70-ens5.network") == \
