@@ -32,6 +32,12 @@ description:
   - "Addresses: in each zone subnet the router (gateway) is the first host address and the
     ALB's interface the 10th; in zone a the backend is the 11th and the capture target the 12th;
     the client and the router's internet side are the 10th and 1st host of O(internet_cidr)."
+  - "Several capture machines (O(target_count) > 1, C(mirrorlab_target.count)): machine k is node
+    C(target_<k>) (namespace and machine C(ml-<deployment>-target-<k>), directory
+    C(machine-<k>), host 11 + k of zone a; the first keeps the names of one machine), and the
+    NLB stand-in, node C(nlb) (C(ml-<deployment>-nlb), host 9 of zone a, forwarding on, no ICMP
+    redirects), takes the sessions' VXLAN packets and spreads them by flow (M(mirrorlab.vpc.lab_nlb)).
+    Zone a must hold the last machine's address: a /27 or /28 VPC has room for 3."
   - "Sources: V(sample_service) and V(load_balancer) map to the ALB's interfaces, one session
     each (the lab has one ALB, whatever its name); V(ecs_service) maps to the backend's
     interface (the lab's stand-in for the Fargate task); V(network_interface) with C(id) the lab
@@ -74,9 +80,25 @@ options:
         (its overlay, with the pcap files). On disk by default, as the pcaps can be large.
     type: path
     default: /var/lib/mirrorlab
+  target_count:
+    description:
+      - The capture machines (C(experiment.capture_instances), from C(mirrorlab_target.count));
+        above 1 they sit behind the NLB stand-in. A count zone a cannot hold fails, naming
+        C(mirrorlab_target.count).
+    type: int
+    default: 1
+  discover:
+    description:
+      - Look on the host for what an earlier run made beyond O(target_count) (the namespaces
+        C(ml-<deployment>-target-<k>) and C(ml-<deployment>-nlb), the directories C(machine-<k>)),
+        returned as C(unused_targets) and C(unused_topology) (to remove, their pcaps kept first).
+        Reads C(/run/netns) and the deployment's machine directory; changes nothing.
+    type: bool
+    default: false
 seealso:
   - module: mirrorlab.vpc.lab_netns
   - module: mirrorlab.vpc.lab_daemon
+  - module: mirrorlab.vpc.lab_nlb
 """
 
 EXAMPLES = r"""
@@ -142,7 +164,8 @@ lab:
       sample: {router: ml-mirrorlab-router, client: ml-mirrorlab-client}
     nodes:
       description:
-        - Per node (router, client, alb, backend, target) its namespace, interface (its name in
+        - Per node (router, client, alb, alb_b, backend, target, target_<k> and nlb with several
+          machines) its namespace, interface (its name in
           the node's namespace, C(inet0) for the client, C(vpc0) for the others),
           C(qualified_interface) (C(<namespace>/<interface>)), address, prefix length and
           gateway; the ALB, the backend and the target also C(peer), their port on the VPC
@@ -155,6 +178,37 @@ lab:
         alb: {eni_id: eni-2f5260ef, netns: ml-mirrorlab-alb, interface: vpc0,
               qualified_interface: ml-mirrorlab-alb/vpc0, peer: mldcdf7alb, address: 10.0.0.10,
               prefixlen: 16, gateway: 10.0.0.1}
+    targets:
+      description:
+        - The capture machines, in order (index, node, machine, netns, interface, address,
+          machine_dir, label); the first is C(machine) and C(machine_dir).
+      type: list
+      elements: dict
+      sample:
+        - {index: 1, node: target, machine: ml-mirrorlab-target, netns: ml-mirrorlab-target, interface: vpc0,
+           address: 10.0.0.12, machine_dir: /var/lib/mirrorlab/ml-mirrorlab/machine, label: ml-mirrorlab-target 10.0.0.12}
+    target_address:
+      description: Where the mirror sessions send their VXLAN packets - the only machine's address, or the NLB stand-in's.
+      type: str
+      sample: 10.0.0.12
+    nlb:
+      description:
+        - The NLB stand-in (netns, address, table, targets, seed) for M(mirrorlab.vpc.lab_nlb), or
+          None with one machine.
+      type: dict
+      sample: {netns: ml-mirrorlab-nlb, address: 10.0.0.9, table: ml_mirrorlab_nlb, targets: [10.0.0.12, 10.0.0.13],
+               seed: 176247250}
+    unused_targets:
+      description:
+        - With O(discover), the machines found beyond O(target_count) (index, node, machine, netns,
+          machine_dir, peer), else empty.
+      type: list
+      elements: dict
+    unused_topology:
+      description:
+        - With O(discover), the namespaces and router-side links of the unused machines, and the NLB
+          stand-in's when one machine is left, as M(mirrorlab.vpc.lab_netns) options (state absent).
+      type: dict
     unused_sessions:
       description: The session slots of the lab's other source interfaces (to remove on a re-run).
       type: list
@@ -196,10 +250,12 @@ lab:
 
 import hashlib
 import ipaddress
+import os
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mirrorlab.vpc.plugins.module_utils import model
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.lab_host import NETNS_DIR
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.validation import Errors, check
 
 # Interfaces in a namespace of their own: plain names that say what they are.
@@ -208,10 +264,12 @@ INTERNET_INTERFACE = "inet0"  # the client's link to the internet side
 MIRROR_INTERFACE = "mirror0"  # a source's VXLAN sender (in the source's namespace)
 # Interfaces in the router namespace (shared by the VPC bridge and its ports): ml<id> + these.
 ROUTER_NAMES = {"bridge": "vpc", "bridge_b": "vpcb", "inet": "inet", "alb": "alb", "alb_b": "albb", "backend": "backend",
-                "target": "target"}
-# Host numbers in the node's zone subnet: zone a holds the router, the ALB's first interface,
-# the backend and the target; zone b the router's second leg and the ALB's second interface.
-VPC_HOST = {"router": 1, "alb": 10, "alb_b": 10, "backend": 11, "target": 12}
+                "target": "target", "nlb": "nlb"}
+# Host numbers in the node's zone subnet: zone a holds the router, the NLB stand-in (with
+# several targets), the ALB's first interface, the backend and the targets (the first at 12,
+# target k at 11 + k); zone b the router's second leg and the ALB's second interface.
+VPC_HOST = {"router": 1, "nlb": 9, "alb": 10, "alb_b": 10, "backend": 11, "target": 12}
+FIRST_TARGET_HOST = VPC_HOST["target"]
 INTERNET_HOST = {"router": 1, "client": 10}
 # The ALB's interfaces, one per zone (zone a's first), and every node that can be a source.
 ALB_NODES = ("alb", "alb_b")
@@ -228,6 +286,30 @@ INTERNET_PREFIXES = (24, 28)
 
 class PlanError(ValueError):
     pass
+
+
+def target_node(index):
+    """The node of capture machine <index> (1-based): target, target_2, target_3, ..."""
+    return "target" if index == 1 else f"target_{index}"
+
+
+def _index(name, base):
+    """1 for <base>, k for <base>-<k> (k > 1), else None."""
+    if name == base:
+        return 1
+    rest = name[len(base) + 1:] if name.startswith(base + "-") else ""
+    return int(rest) if rest.isdigit() and int(rest) > 1 else None
+
+
+def target_index(deployment, name):
+    """The index of the capture machine whose namespace is <name> (1 for ml-<deployment>-target,
+    k for ml-<deployment>-target-<k>), else None."""
+    return _index(name, f"ml-{deployment}-target")
+
+
+def machine_dir_name(index):
+    """The capture machine's directory under the deployment's machine_base: machine, machine-<k>."""
+    return "machine" if index == 1 else f"machine-{index}"
 
 
 def short_id(deployment):
@@ -292,9 +374,15 @@ def topology(nodes):
     router = nodes["router"]
     namespaces = [{"name": router["netns"], "sysctls": dict(no_ipv6, **{"net.ipv4.ip_forward": 1}), "routes": []}]
     veths = []
-    for node in [n for n in ("client", "alb", "alb_b", "backend", "target") if n in nodes]:
+    for node in [n for n in nodes if n != "router"]:
         info = nodes[node]
-        namespaces.append({"name": info["netns"], "sysctls": dict(no_ipv6),
+        sysctls = dict(no_ipv6)
+        if node == "nlb":
+            # The NLB stand-in forwards what it takes back out of the interface it came in on:
+            # no ICMP redirects to the sources (they would be mirrored traffic of their own).
+            sysctls.update({"net.ipv4.ip_forward": 1, "net.ipv4.conf.all.send_redirects": 0,
+                            "net.ipv4.conf.default.send_redirects": 0})
+        namespaces.append({"name": info["netns"], "sysctls": sysctls,
                            "routes": [{"dest": "default", "via": info["gateway"]}]})
         veth = {"name": info["interface"], "netns": info["netns"],
                 "addresses": [f"{info['address']}/{info['prefixlen']}"], "peer_netns": router["netns"],
@@ -321,7 +409,20 @@ def zone_subnets(vpc):
     return {"a": first, "b": second}
 
 
-def plan_nodes(deployment, vpc, inet):
+def check_target_count(count, zone_a):
+    """Capture machine k has host 11 + k of zone a: the zone must hold them all."""
+    last_host = zone_a.num_addresses - 2
+    most = last_host - FIRST_TARGET_HOST + 1
+    if not 1 <= count:
+        raise PlanError(f"{model.PREFIX}target.count: must be at least 1, got {count}")
+    if count > most:
+        raise PlanError(
+            f"{model.PREFIX}target.count: {count} capture machines need host addresses {FIRST_TARGET_HOST} to "
+            f"{FIRST_TARGET_HOST + count - 1} of the lab's zone a ({zone_a}), which ends at host {last_host}; use at "
+            f"most {most} with this {model.PREFIX}network.vpc_cidr, or a larger VPC (a /26 holds 10)")
+
+
+def plan_nodes(deployment, vpc, inet, target_count=1):
     """Every node's namespace, interfaces and addresses."""
     prefix = "ml" + short_id(deployment)
     router_ns = f"ml-{deployment}-router"
@@ -350,7 +451,11 @@ def plan_nodes(deployment, vpc, inet):
             "gateway": _host(inet, INTERNET_HOST["router"]),
         },
     }
-    for node in ("alb", "alb_b", "backend", "target"):
+    check_target_count(target_count, subnets["a"])
+    hosts = dict(VPC_HOST, **{target_node(k): FIRST_TARGET_HOST + k - 1 for k in range(1, target_count + 1)})
+    peers = dict(ROUTER_NAMES, **{target_node(k): f"target{k}" for k in range(2, target_count + 1)})
+    targets = [target_node(k) for k in range(1, target_count + 1)]
+    for node in ["alb", "alb_b", "backend"] + targets + (["nlb"] if target_count > 1 else []):
         zone = "b" if node == "alb_b" else "a"
         if zone not in subnets:
             continue
@@ -359,8 +464,8 @@ def plan_nodes(deployment, vpc, inet):
             "eni_id": eni_id(deployment, node) if node in SOURCE_NODES else None,
             "netns": f"ml-{deployment}-{node.replace('_', '-')}",
             "interface": VPC_INTERFACE,
-            "peer": prefix + ROUTER_NAMES[node],
-            "address": _host(net, VPC_HOST[node]),
+            "peer": prefix + peers[node],
+            "address": _host(net, hosts[node]),
             "prefixlen": net.prefixlen,
             "gateway": _host(net, VPC_HOST["router"]),
             "zone": zone,
@@ -371,15 +476,58 @@ def plan_nodes(deployment, vpc, inet):
     return nodes
 
 
+def plan_targets(deployment, nodes, target_count, machine_base):
+    """The capture machines (their nodes, machine names and directories), the address the
+    sessions send to (the only machine's, or the NLB stand-in's) and the stand-in's plan."""
+    targets = []
+    for index in range(1, target_count + 1):
+        info = nodes[target_node(index)]
+        targets.append({"index": index, "node": target_node(index), "machine": info["netns"], "netns": info["netns"],
+                        "interface": info["interface"], "address": info["address"],
+                        "machine_dir": f"{machine_base}/{machine_dir_name(index)}",
+                        "label": f"{info['netns']} {info['address']}"})
+    nlb = None
+    if target_count > 1:
+        info = nodes["nlb"]
+        nlb = {"netns": info["netns"], "address": info["address"], "table": f"ml_{deployment.replace('-', '_')}_nlb",
+               "targets": [t["address"] for t in targets],
+               # One hash seed per deployment: the same flow goes to the same target on every run.
+               "seed": int(hashlib.sha1(f"{deployment}/nlb".encode()).hexdigest()[:8], 16)}
+    return targets, nlb
+
+
+def plan_unused(deployment, prefix, machine_base, target_count, found_targets, found_nlb):
+    """What an earlier run with more capture machines left (found on the host): the machines
+    beyond target_count, and the NLB stand-in when one machine is left; with the namespaces and
+    router-side links to remove (M(mirrorlab.vpc.lab_netns) state absent)."""
+    unused = []
+    for index in range(target_count + 1, found_targets + 1):
+        netns = f"ml-{deployment}-{target_node(index).replace('_', '-')}"
+        unused.append({"index": index, "node": target_node(index), "machine": netns, "netns": netns,
+                       "machine_dir": f"{machine_base}/{machine_dir_name(index)}", "peer": f"{prefix}target{index}"})
+    namespaces = [{"name": t["netns"]} for t in unused]
+    peers = [t["peer"] for t in unused]
+    if found_nlb and target_count == 1:
+        namespaces.append({"name": f"ml-{deployment}-nlb"})
+        peers.append(prefix + ROUTER_NAMES["nlb"])
+    veths = [{"name": VPC_INTERFACE, "netns": ns["name"], "peer": peer, "peer_netns": f"ml-{deployment}-router"}
+             for ns, peer in zip(namespaces, peers)]
+    return unused, {"namespaces": namespaces, "bridges": [], "veths": veths}
+
+
 def plan(deployment, vpc_cidr="10.0.0.0/16", internet_cidr="198.51.100.0/24", sources=None, state_root="/run",
-         machine_root="/var/lib/mirrorlab"):
+         machine_root="/var/lib/mirrorlab", target_count=1, found_targets=0, found_nlb=False):
     check_deployment_name(deployment)
     vpc = _network(vpc_cidr, "vpc_cidr", *VPC_PREFIXES)
     inet = _network(internet_cidr, "internet_cidr", *INTERNET_PREFIXES)
     if vpc.overlaps(inet):
         raise PlanError(f"internet_cidr: {internet_cidr} overlaps the lab VPC {vpc_cidr}")
     ident = short_id(deployment)
-    nodes = plan_nodes(deployment, vpc, inet)
+    nodes = plan_nodes(deployment, vpc, inet, target_count)
+    machine_base = f"{machine_root.rstrip('/')}/ml-{deployment}"
+    targets, nlb = plan_targets(deployment, nodes, target_count, machine_base)
+    unused_targets, unused_topology = plan_unused(deployment, "ml" + ident, machine_base, target_count, found_targets,
+                                                  found_nlb)
     ns = {node: info["netns"] for node, info in nodes.items()}
     planned = [n for n in SOURCE_NODES if n in nodes]
     slots = {
@@ -409,8 +557,13 @@ def plan(deployment, vpc_cidr="10.0.0.0/16", internet_cidr="198.51.100.0/24", so
         "prefix": "ml" + ident,
         "state_dir": f"{state_root.rstrip('/')}/ml-{deployment}",
         "machine": ns["target"],
-        "machine_base": f"{machine_root.rstrip('/')}/ml-{deployment}",
-        "machine_dir": f"{machine_root.rstrip('/')}/ml-{deployment}/machine",
+        "machine_base": machine_base,
+        "machine_dir": targets[0]["machine_dir"],
+        "targets": targets,
+        "nlb": nlb,
+        "unused_targets": unused_targets,
+        "unused_topology": unused_topology,
+        "target_address": nlb["address"] if nlb else targets[0]["address"],
         "vpc_cidr": str(vpc),
         "internet_cidr": str(inet),
         "namespaces": ns,
@@ -433,6 +586,21 @@ def plan(deployment, vpc_cidr="10.0.0.0/16", internet_cidr="198.51.100.0/24", so
     }
 
 
+def found_target_count(deployment, netns_names, machine_dir_names):
+    """The most capture machines a lab of <deployment> has on this host: the highest index among
+    its target namespaces and its machine directories (machine, machine-<k>), 0 for none."""
+    indexes = [target_index(deployment, name) for name in netns_names]
+    indexes += [_index(name, machine_dir_name(1)) for name in machine_dir_names]
+    return max([i for i in indexes if i] or [0])
+
+
+def listing(path):
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -442,11 +610,19 @@ def main():
             sources=dict(type="list", elements="dict", default=[{"type": "sample_service"}]),
             state_root=dict(type="path", default="/run"),
             machine_root=dict(type="path", default="/var/lib/mirrorlab"),
+            target_count=dict(type="int", default=1),
+            discover=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
+    params = dict(module.params)
+    if params.pop("discover"):
+        machine_base = os.path.join(params["machine_root"], "ml-" + params["deployment"])
+        namespaces = listing(NETNS_DIR)
+        params["found_targets"] = found_target_count(params["deployment"], namespaces, listing(machine_base))
+        params["found_nlb"] = f"ml-{params['deployment']}-nlb" in namespaces
     try:
-        result = plan(**module.params)
+        result = plan(**params)
     except PlanError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, lab=result)

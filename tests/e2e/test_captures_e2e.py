@@ -258,7 +258,7 @@ def test_teardown_keeps_the_captures_and_leaves_nothing_else(lab, tmp_path):
     kept = sorted((dest / f"ml-{DEPLOYMENT}-target" / "capture0").glob("*.pcap*"))
     assert {p.name for p in kept} == set(on_machine)
     assert packets(kept) == before >= 4 * REQUESTS
-    assert f"Kept the captures: {before} packets" in down.stdout and str(dest) in down.stdout
+    assert f"Kept the captures of ml-{DEPLOYMENT}-target: {before} packets" in down.stdout and str(dest) in down.stdout
     plan = module("lab_plan", {"deployment": DEPLOYMENT})["lab"]
     assert leftovers(DEPLOYMENT, plan["prefix"]) == {}
     assert not PCAPS.exists()
