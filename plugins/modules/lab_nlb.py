@@ -96,6 +96,11 @@ forwarded:
   returned: state is present and the table existed
   type: dict
   sample: {10.0.0.12: {packets: 120, bytes: 15000}, 10.0.0.13: {packets: 98, bytes: 12000}}
+spread:
+  description: C(forwarded) in one line, in target order.
+  returned: state is present and the table existed
+  type: str
+  sample: 10.0.0.12 120 packets, 10.0.0.13 98 packets
 """
 
 import hashlib
@@ -185,6 +190,11 @@ def parse_table(text):
     return digest, rules, forwarded
 
 
+def spread(forwarded, targets):
+    """The packets sent to each target, in one line (targets without a counter count 0)."""
+    return ", ".join("%s %d packets" % (t, forwarded.get(t, {}).get("packets", 0)) for t in targets)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -223,6 +233,7 @@ def main():
     result = dict(changed=changed, ruleset=script, digest=value)
     if current is not None:
         result["forwarded"] = current[2]
+        result["spread"] = spread(current[2], p["targets"])
     if module._diff:
         result["diff"] = {"before": {"digest": current[0] if current else None}, "after": {"digest": value}}
     module.exit_json(**result)

@@ -1,5 +1,6 @@
 """The lab's own modules: lab_plan (pure), lab_netns and lab_daemon (root, namespaces)."""
 
+import ipaddress
 import json
 import os
 import re
@@ -109,6 +110,10 @@ def test_plan_maps_sources(sources, nodes):
     ({"vpc_cidr": "198.51.100.0/24"}, "overlaps"),
     ({"internet_cidr": "198.51.100.0/29"}, "internet_cidr: '198.51.100.0/29' must be an IPv4 CIDR from /24 to /28"),
     ({"deployment": "Mirror_Lab"}, "mirrorlab_deployment: must be 1-23 characters"),
+    ({"vpc_cidr": "10.0.0.0/27", "target_count": 4},
+     "mirrorlab_target.count: 4 capture machines need host addresses 12 to 15 of the lab's zone a (10.0.0.0/28), "
+     "which ends at host 14; use at most 3"),
+    ({"target_count": 0}, "mirrorlab_target.count: must be at least 1, got 0"),
 ])
 def test_plan_rejects(args, message):
     result = module("lab_plan", dict({"deployment": "mirrorlab"}, **args), expect_failure=True)
@@ -116,6 +121,51 @@ def test_plan_rejects(args, message):
 
 
 # lab_plan in-process from here (no ansible run): the same functions the module calls.
+
+@pytest.mark.parametrize("vpc,count", [("10.0.0.0/16", 10), ("172.16.8.0/26", 10), ("10.1.2.16/28", 3), ("10.1.2.0/27", 2)])
+def test_plan_several_machines_behind_the_nlb_stand_in(vpc, count):
+    lab = lab_plan.plan("mirrorlab", vpc_cidr=vpc, target_count=count)
+    zone_a = ipaddress.ip_network(lab["zones"]["a"]["subnet"])
+    targets = lab["targets"]
+    assert [t["machine"] for t in targets] == ["ml-mirrorlab-target"] + [f"ml-mirrorlab-target-{k}" for k in range(2, count + 1)]
+    assert [t["address"] for t in targets] == [str(zone_a.network_address + 11 + k) for k in range(1, count + 1)]
+    assert targets[0]["machine_dir"] == lab["machine_dir"] == "/var/lib/mirrorlab/ml-mirrorlab/machine"
+    assert [t["machine_dir"].rsplit("/", 1)[1] for t in targets[1:]] == [f"machine-{k}" for k in range(2, count + 1)]
+    nlb = lab["nlb"]
+    assert nlb["address"] == lab["target_address"] == str(zone_a.network_address + 9)
+    assert nlb["targets"] == [t["address"] for t in targets] and nlb["table"] == "ml_mirrorlab_nlb"
+    # Every node its own namespace and bridge port (within 15 characters), the stand-in forwarding
+    # without redirects, every address inside zone a and distinct.
+    names = [ns["name"] for ns in lab["topology"]["namespaces"]]
+    assert len(set(names)) == len(names) and {t["netns"] for t in targets} | {nlb["netns"]} <= set(names)
+    peers = [v["peer"] for v in lab["topology"]["veths"]]
+    assert len(set(peers)) == len(peers) and all(len(p) <= 15 for p in peers)
+    (stand_in,) = [ns for ns in lab["topology"]["namespaces"] if ns["name"] == nlb["netns"]]
+    assert stand_in["sysctls"]["net.ipv4.ip_forward"] == 1 and stand_in["sysctls"]["net.ipv4.conf.all.send_redirects"] == 0
+    addresses = [v["addresses"][0].split("/")[0] for v in lab["topology"]["veths"]]
+    assert len(set(addresses)) == len(addresses)
+    assert all(ipaddress.ip_address(a) in zone_a for a in nlb["targets"] + [nlb["address"]])
+
+
+def test_plan_one_machine_has_no_stand_in_and_keeps_its_names():
+    lab = lab_plan.plan("mirrorlab")
+    assert lab["nlb"] is None and lab["target_address"] == "10.0.0.12" == lab["nodes"]["target"]["address"]
+    assert [t["machine"] for t in lab["targets"]] == [lab["machine"]] == ["ml-mirrorlab-target"]
+    assert "nlb" not in lab["nodes"] and lab["unused_targets"] == [] and lab["unused_topology"]["namespaces"] == []
+
+
+def test_plan_names_what_an_earlier_larger_run_left():
+    found = lab_plan.found_target_count("mirrorlab", ["ml-mirrorlab-target", "ml-mirrorlab-target-3", "ml-other-target-9",
+                                                      "ml-mirrorlab-target-x", "ml-mirrorlab-nlb"], ["machine", "machine-4", "y"])
+    assert found == 4 and lab_plan.found_target_count("mirrorlab", [], []) == 0
+    lab = lab_plan.plan("mirrorlab", target_count=2, found_targets=found, found_nlb=True)
+    assert [t["machine"] for t in lab["unused_targets"]] == ["ml-mirrorlab-target-3", "ml-mirrorlab-target-4"]
+    assert [ns["name"] for ns in lab["unused_topology"]["namespaces"]] == ["ml-mirrorlab-target-3", "ml-mirrorlab-target-4"]
+    # Down to one machine: the stand-in goes too.
+    one = lab_plan.plan("mirrorlab", target_count=1, found_targets=found, found_nlb=True)
+    assert [ns["name"] for ns in one["unused_topology"]["namespaces"]][-1] == "ml-mirrorlab-nlb"
+    assert [v["peer"] for v in one["unused_topology"]["veths"]] == ["mldcdf7target2", "mldcdf7target3", "mldcdf7target4",
+                                                                    "mldcdf7nlb"]
 
 @pytest.mark.parametrize("deployment", ["mlbad-", "9lab", "a" * 24, "", "lab.x"])
 def test_plan_checks_the_deployment_with_the_models_rule(deployment):

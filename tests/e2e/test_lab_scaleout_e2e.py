@@ -145,6 +145,12 @@ def test_two_machines_behind_the_nlb_stand_in_each_flow_on_one(lab, tmp_path):
     verdict = json.loads(out.stdout)
     assert verdict["ok"] and len(verdict["sessions"]) == 2, verdict
 
+    status = subprocess.run([str(ROOT / "mirrorlab"), "status", "-e", json.dumps(two)], capture_output=True, text=True,
+                            env=ansible_env(), cwd=ROOT, timeout=300)
+    shown = " ".join(status.stdout.split())
+    assert status.returncode == 0 and all(f"'{m}: " in shown for m in MACHINES), shown[-3000:]
+    assert f"NLB stand-in {NLB_NS} {NLB}, sent to each machine: 10.0.0.12 " in shown, shown[-3000:]
+
     sources = tmp_path / "sources"
     sources.mkdir()
     before = forwarded()
