@@ -141,45 +141,59 @@ def _session(number, vni, rules, packet_length, present, filter_name=""):
             "present": bool(present), "filter": filter_name}
 
 
+def experiment_sessions(session, rules, vni, present):
+    """The sessions the experiment asks for on one source ENI: the first with the experiment's
+    filter (``rules``) and the ENI's VNI, then mirrorlab_session.extra; ``present(number)``
+    says whether that session exists."""
+    sessions = [_session(session["session_number"], vni, rules, session.get("packet_length"),
+                         present(session["session_number"]), "mirrorlab_filter")]
+    for index, extra in enumerate(session.get("extra") or []):
+        sessions.append(_session(extra["session_number"], extra["vni"], extra["filter"]["rules"],
+                                 extra.get("packet_length"), present(extra["session_number"]),
+                                 "mirrorlab_session.extra[%d].filter" % index))
+    return sessions
+
+
 def lab_sources(lab_sessions, eni_vnis, session, rules, tables):
-    """The lab's sources: each mirrored interface (lab_plan's sessions) with its sessions, the
-    first with the experiment's filter and the interface's VNI, then mirrorlab_session.extra.
+    """The lab's sources: each mirrored interface (lab_plan's sessions) with its sessions.
     ``tables``: the results of ``nft list table netdev <table>`` per session (roles/lab/tasks/
-    verify.yml's loop: ``lab_session`` and ``rc``); a missing table is a missing session."""
+    verify.yml's loop: ``lab_session`` and ``rc``); a missing table is a missing session (one
+    table holds all of a source's sessions)."""
     present_tables = set(r["lab_session"]["table"] for r in tables if r.get("rc") == 0)
     sources = []
     for slot in lab_sessions:
         present = slot["table"] in present_tables
-        sessions = [_session(session["session_number"], eni_vnis[slot["eni_id"]], rules, session.get("packet_length"),
-                             present, "mirrorlab_filter")]
-        for index, extra in enumerate(session.get("extra") or []):
-            sessions.append(_session(extra["session_number"], extra["vni"], extra["filter"]["rules"],
-                                     extra.get("packet_length"), present,
-                                     "mirrorlab_session.extra[%d].filter" % index))
         sources.append({"eni": slot["eni_id"], "addresses": [slot["address"]],
                         "label": "%s (%s)" % (slot["node"], slot["qualified_interface"]),
                         "where": "nftables table netdev %s in %s" % (slot["table"], slot["netns"]),
-                        "sessions": sessions})
+                        "sessions": experiment_sessions(session, rules, eni_vnis[slot["eni_id"]],
+                                                        lambda number, present=present: present)})
     return sources
 
 
-def aws_sources(expected, deployed, rules_by_filter, addresses):
-    """AWS's sources: ``expected`` is the experiment's sessions per ENI ([{eni, label,
-    session_number, vni, filter_id}] as the mirroring stack was asked for), ``deployed`` the
-    sessions that exist (traffic_mirror_info), ``rules_by_filter`` each filter's rules in the
-    filter_rules form, ``addresses`` each ENI's private addresses."""
+def aws_sources(enis, eni_vnis, session, rules, deployed):
+    """AWS's sources: each source ENI the experiment's sources resolve to now (the eligible
+    ones of mirrorlab.vpc.mirror_eni_info: ``id``, ``private_ip``, ``description``,
+    ``availability_zone``), with the sessions the experiment asks for; a session is present when
+    the deployment has one of its number on the ENI (``deployed``: mirrorlab.vpc.traffic_mirror_info's
+    sessions), and then the VNI it carries is the deployed one."""
     live = dict(((s["network_interface_id"], s["session_number"]), s) for s in deployed)
-    by_eni = {}
-    for want in expected:
-        eni = want["eni"]
-        have = live.get((eni, want["session_number"]))
-        vni = have["virtual_network_id"] if have else want.get("vni")
-        filter_id = have["traffic_mirror_filter_id"] if have else want.get("filter_id")
-        entry = by_eni.setdefault(eni, {"eni": eni, "addresses": addresses.get(eni, []), "label": want.get("label", eni),
-                                        "where": "traffic mirror session on %s" % eni, "sessions": []})
-        entry["sessions"].append(_session(want["session_number"], vni, rules_by_filter.get(filter_id, []),
-                                          (have or want).get("packet_length"), have is not None, filter_id or ""))
-    return [by_eni[eni] for eni in sorted(by_eni)]
+    sources = []
+    for eni in enis:
+        wanted = experiment_sessions(session, rules, eni_vnis[eni["id"]],
+                                     lambda number, eni=eni: (eni["id"], number) in live)
+        for want in wanted:
+            have = live.get((eni["id"], want["session_number"]))
+            if have is not None:
+                want["vni"] = have["virtual_network_id"]
+                want["packet_length"] = have.get("packet_length") or 0
+        label = ", ".join(x for x in (eni.get("description"), eni.get("availability_zone")) if x)
+        sources.append({"eni": eni["id"], "addresses": [eni["private_ip"]] if eni.get("private_ip") else [],
+                        "label": "%s (%s)" % (eni["id"], label) if label else eni["id"],
+                        "where": "traffic mirror session number %s on %s" % (
+                            "/".join(str(w["session_number"]) for w in wanted), eni["id"]),
+                        "sessions": wanted})
+    return sources
 
 
 # --------------------------------------------------------------------------- the analysis

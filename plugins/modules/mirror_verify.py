@@ -54,9 +54,10 @@ options:
     type: dict
   aws:
     description:
-      - AWS's sources. Keys C(expected) (per ENI and session number the VNI and filter the
-        experiment asks for), C(deployed) (the sessions M(mirrorlab.vpc.traffic_mirror_info)
-        found), C(rules_by_filter), C(addresses) (each ENI's private addresses).
+      - AWS's sources. Keys C(enis) (the eligible source ENIs M(mirrorlab.vpc.mirror_eni_info)
+        resolves the sources to now), C(eni_vnis) (M(mirrorlab.vpc.vni_map)'s), C(session) and
+        C(rules) (the experiment's session and filter rules), C(deployed) (the deployment's sessions,
+        M(mirrorlab.vpc.traffic_mirror_info)'s C(traffic_mirror_sessions)).
     type: dict
   margin:
     description: Seconds of clock difference between the controller and the targets to allow for.
@@ -173,7 +174,7 @@ def main():
             sources = verify.lab_sources(lab["sessions"], lab["eni_vnis"], lab["session"], lab["rules"], lab["tables"])
         else:
             aws = params["aws"]
-            sources = verify.aws_sources(aws["expected"], aws["deployed"], aws["rules_by_filter"], aws["addresses"])
+            sources = verify.aws_sources(aws["enis"], aws["eni_vnis"], aws["session"], aws["rules"], aws["deployed"])
         before = dict((t, verify.link_counters(v)) for t, v in params["counters_before"].items())
         after = dict((t, verify.link_counters(v)) for t, v in params["counters_after"].items())
         copies = fetched_copies(params["pcap_dir"], params["tshark"])

@@ -298,6 +298,18 @@ def mirror(index, machine, vni, port=9):
     run(["ansible", "localhost", "-m", "mirrorlab.vpc.lab_mirror_session", "-a", json.dumps(args)])
 
 
+def mirror_rules(index, machine, vni, directions, port):
+    """A mirror session on source `index` of its TCP packets to or from `port` (each of
+    `directions`: (direction, the rule's port key)), towards the machine; returns its table."""
+    rules = [{"direction": direction, "number": 100, "action": "accept", "protocol": "tcp", "source_cidr": "0.0.0.0/0",
+              "destination_cidr": "0.0.0.0/0", key: str(port)} for direction, key in directions]
+    args = {"netns": source_ns(index), "source_device": "eth0", "local_ip": source_address(index),
+            "target_ip": machine["address"], "vni": vni, "vxlan_device": "mlsvx", "table": "mls_mirror",
+            "rules": normalized(rules)}
+    run(["ansible", "localhost", "-m", "mirrorlab.vpc.lab_mirror_session", "-a", json.dumps(args)])
+    return args["table"]
+
+
 def send(index, marker, count, port=9):
     """`count` UDP datagrams carrying `marker` from source `index` to MOTO_ADDRESS:port
     (nothing listens there: the mirror copies them on the way out)."""

@@ -161,13 +161,19 @@ def test_lab_and_aws_sources():
     assert [(s["session_number"], s["vni"], s["present"]) for s in src["sessions"]] == [(1, 12345, True), (2, 9, True)]
     (gone,) = verify.lab_sources(slots, {"eni-a": 12345}, session, BOTH, [{"lab_session": {"table": "t_a"}, "rc": 1}])
     assert not gone["sessions"][0]["present"]
-    expected = [{"eni": "eni-b", "session_number": 1, "vni": 5, "filter_id": "tmf-1"},
-                {"eni": "eni-a", "session_number": 1, "vni": 5, "filter_id": "tmf-1"}]
+    enis = [{"id": "eni-a", "private_ip": ALB, "description": "ELB app/x/1", "availability_zone": "us-east-1a"},
+            {"id": "eni-b", "private_ip": "", "description": "", "availability_zone": ""}]
     deployed = [{"network_interface_id": "eni-a", "session_number": 1, "virtual_network_id": 77,
-                 "traffic_mirror_filter_id": "tmf-1", "packet_length": None}]
-    a, b = verify.aws_sources(expected, deployed, {"tmf-1": BOTH}, {"eni-a": [ALB]})
-    assert (a["eni"], a["sessions"][0]["vni"], a["sessions"][0]["present"]) == ("eni-a", 77, True)
-    assert (b["eni"], b["sessions"][0]["present"], b["addresses"]) == ("eni-b", False, [])
+                 "traffic_mirror_filter_id": "tmf-1", "packet_length": 100},
+                {"network_interface_id": "eni-c", "session_number": 1, "virtual_network_id": 78}]  # not a source now
+    a, b = verify.aws_sources(enis, {"eni-a": 5, "eni-b": 6}, session, BOTH, deployed)
+    # The deployed session's VNI and packet length; the further session is not deployed.
+    assert [(x["session_number"], x["vni"], x["present"], x["packet_length"]) for x in a["sessions"]] == [
+        (1, 77, True, 100), (2, 9, False, 0)]
+    assert a["label"] == "eni-a (ELB app/x/1, us-east-1a)" and a["addresses"] == [ALB]
+    assert (b["eni"], b["label"], b["addresses"], b["sessions"][0]["vni"], b["sessions"][0]["present"]) == (
+        "eni-b", "eni-b", [], 6, False)
+    assert b["where"] == "traffic mirror session number 1/2 on eni-b"
 
 
 def test_link_counters_and_deltas():
