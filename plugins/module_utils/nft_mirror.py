@@ -161,16 +161,41 @@ def digest(body_lines, identity=""):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _script(table, title, body, identity):
+def table_script(family, table, title, body, identity=""):
+    """The ``nft -f`` script that creates or replaces ``table <family> <table>`` atomically
+    (declare, delete, define), its comment the digest of ``body`` and ``identity``; returns
+    (script, digest). Shared by the mirror sessions and the lab's NLB stand-in."""
     value = digest(body, identity)
     script = [
-        "# mirrorlab traffic mirror %s" % title,
-        "table netdev %s" % table,
-        "delete table netdev %s" % table,
-        "table netdev %s {" % table,
+        "# mirrorlab %s" % title,
+        "table %s %s" % (family, table),
+        "delete table %s %s" % (family, table),
+        "table %s %s {" % (family, table),
         '\tcomment "%s%s"' % (DIGEST_PREFIX, value),
     ] + body + ["}", ""]
     return "\n".join(script), value
+
+
+def parse_listed_table(text):
+    """(the digest in the table's comment or "", {chain: [rule lines]}) of ``nft list table``
+    output: what a module compares with the table it wants."""
+    value, chains, chain = "", {}, None
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith('comment "%s' % DIGEST_PREFIX):
+            value = line[len('comment "%s' % DIGEST_PREFIX):].rstrip('"')
+        elif line.startswith("chain ") and line.endswith("{"):
+            chain = line.split()[1]
+            chains[chain] = []
+        elif line == "}":
+            chain = None
+        elif chain and line and not line.startswith("type "):
+            chains[chain].append(line)
+    return value, chains
+
+
+def _script(table, title, body, identity):
+    return table_script("netdev", table, "traffic mirror " + title, body, identity)
 
 
 def compile_ruleset(rules, table, source_device, vxlan_device, local_ip, target_ip, dstport=VXLAN_PORT, priority=0,
@@ -202,9 +227,9 @@ def compile_sessions(sessions, table, source_device, local_ip, dstport=VXLAN_POR
     return _script(table, title, body, identity)
 
 
-def delete_script(table):
+def delete_script(table, family="netdev"):
     """An ``nft -f`` script that removes the table if it exists (a no-op otherwise)."""
-    return "table netdev %s\ndelete table netdev %s\n" % (table, table)
+    return "table %s %s\ndelete table %s %s\n" % (family, table, family, table)
 
 
 def expected_rule_counts(rules):

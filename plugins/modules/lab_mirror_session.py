@@ -172,11 +172,11 @@ from ansible_collections.mirrorlab.vpc.plugins.module_utils.model import (
     VXLAN_PORT,
 )
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.nft_mirror import (
-    DIGEST_PREFIX,
     check_names,
     compile_sessions,
     delete_script,
     expected_session_rule_counts,
+    parse_listed_table,
 )
 
 
@@ -209,19 +209,8 @@ class Host(object):
         rc, out, dummy = self.nft("list", "table", "netdev", table, check=False)
         if rc != 0:
             return None
-        digest, counts, chain = "", {}, None
-        for line in out.splitlines():
-            line = line.strip()
-            if line.startswith('comment "%s' % DIGEST_PREFIX):
-                digest = line[len('comment "%s' % DIGEST_PREFIX):].rstrip('"')
-            elif line.startswith("chain ") and line.endswith("{"):
-                chain = line.split()[1]
-                counts[chain] = 0
-            elif line == "}":
-                chain = None
-            elif chain and line and not line.startswith("type "):
-                counts[chain] += 1
-        return digest, counts
+        digest, chains = parse_listed_table(out)
+        return digest, dict((chain, len(rules)) for chain, rules in chains.items())
 
 
 def vxlan_state(link):

@@ -103,7 +103,6 @@ spread:
   sample: 10.0.0.12 120 packets, 10.0.0.13 98 packets
 """
 
-import hashlib
 import ipaddress
 import re
 
@@ -111,7 +110,11 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.lab_host import missing_netns, netns_exists, run
 from ansible_collections.mirrorlab.vpc.plugins.module_utils.model import VXLAN_PORT
-from ansible_collections.mirrorlab.vpc.plugins.module_utils.nft_mirror import DIGEST_PREFIX
+from ansible_collections.mirrorlab.vpc.plugins.module_utils.nft_mirror import (
+    delete_script,
+    parse_listed_table,
+    table_script,
+)
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 COUNTER_RE = re.compile(r"ip daddr (\S+) .*counter packets (\d+) bytes (\d+)")
@@ -155,39 +158,19 @@ def table_body(address, targets, port=VXLAN_PORT, seed=0):
 
 def ruleset(table, address, targets, port=VXLAN_PORT, seed=0):
     """(nft -f script creating or replacing table ip <table>, its digest)."""
-    body = table_body(address, targets, port, seed)
-    value = hashlib.sha256("\n".join(body).encode("utf-8")).hexdigest()
-    script = [
-        "# mirrorlab NLB stand-in: UDP %s:%d -> %s by flow" % (address, port, ", ".join(targets)),
-        "table ip %s" % table,
-        "delete table ip %s" % table,
-        "table ip %s {" % table,
-        '\tcomment "%s%s"' % (DIGEST_PREFIX, value),
-    ] + body + ["}", ""]
-    return "\n".join(script), value
-
-
-def delete_script(table):
-    return "table ip %s\ndelete table ip %s\n" % (table, table)
+    title = "NLB stand-in: UDP %s:%d -> %s by flow" % (address, port, ", ".join(targets))
+    return table_script("ip", table, title, table_body(address, targets, port, seed))
 
 
 def parse_table(text):
     """(digest, rule count, {target: {packets, bytes}}) of `nft list table ip` output."""
-    digest, rules, forwarded, chain = "", 0, {}, None
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith('comment "%s' % DIGEST_PREFIX):
-            digest = line[len('comment "%s' % DIGEST_PREFIX):].rstrip('"')
-        elif line.startswith("chain ") and line.endswith("{"):
-            chain = line.split()[1]
-        elif line == "}":
-            chain = None
-        elif chain and line and not line.startswith("type "):
-            rules += 1
-            match = COUNTER_RE.match(line)
-            if chain == "forward" and match:
-                forwarded[match.group(1)] = {"packets": int(match.group(2)), "bytes": int(match.group(3))}
-    return digest, rules, forwarded
+    digest, chains = parse_listed_table(text)
+    forwarded = {}
+    for line in chains.get("forward", []):
+        match = COUNTER_RE.match(line)
+        if match:
+            forwarded[match.group(1)] = {"packets": int(match.group(2)), "bytes": int(match.group(3))}
+    return digest, sum(len(rules) for rules in chains.values()), forwarded
 
 
 def spread(forwarded, targets):
@@ -219,7 +202,7 @@ def main():
     current = parse_table(out) if rc == 0 else None
     if p["state"] == "absent":
         if current is not None and not module.check_mode:
-            run(module, [nft, "-f", "-"], netns=p["netns"], data=delete_script(p["table"]))
+            run(module, [nft, "-f", "-"], netns=p["netns"], data=delete_script(p["table"], "ip"))
         module.exit_json(changed=current is not None)
     problem = check_params(p["table"], p["address"], p["targets"], p["port"], p["seed"])
     if problem:
