@@ -30,9 +30,19 @@ import time
 from pathlib import Path
 
 import boto3
+import pytest
 import yaml
 
 from conftest import ROOT, ansible_env, free_port, run
+
+# The marks of every test on the rig.
+MARKS = [
+    pytest.mark.ssm,
+    pytest.mark.lab,
+    pytest.mark.slow,
+    pytest.mark.moto,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the SSM rig needs root (namespaces, nspawn)"),
+]
 
 NET = "10.99.0"
 AWS_NS, BRIDGE_NS, BRIDGE = "mls-aws", "mls-net", "mls-br"

@@ -10,7 +10,6 @@ One deployment per target count: 1 (the archive, the transfers, ssm-user) and 2 
 every instance configured, each its own machine).
 """
 
-import os
 import time
 import uuid
 
@@ -18,16 +17,10 @@ import pytest
 from ansible_collections.amazon.aws.plugins.module_utils.common import AMAZON_AWS_COLLECTION_VERSION
 
 from rig import (
-    CAPTURE_DIR, Deployment, Rig, leftovers, local_pcaps, markers, mirror, recap, send, wait_for,
+    CAPTURE_DIR, MARKS, Deployment, Rig, leftovers, local_pcaps, markers, mirror, recap, send, wait_for,
 )
 
-pytestmark = [
-    pytest.mark.ssm,
-    pytest.mark.lab,
-    pytest.mark.slow,
-    pytest.mark.moto,
-    pytest.mark.skipif(os.geteuid() != 0, reason="the SSM rig needs root (namespaces, nspawn)"),
-]
+pytestmark = MARKS
 
 VNI = 4242  # not the default, so the capture link's VNI shows it came from the deployed session
 CAPTURE = {"rotate_seconds": 2, "rotate_mb": 1, "max_total_mb": 64, "min_free_mb": 16}

@@ -14,21 +14,14 @@ deployed session's VNI towards the machine, as AWS would mirror them.
 """
 
 import json
-import os
 import subprocess
 
 import pytest
 
-from rig import AWS_NS, Deployment, Rig, mirror_rules, source_address, source_ns
 from conftest import run
+from rig import AWS_NS, MARKS, Deployment, Rig, mirror_rules, source_address, source_ns
 
-pytestmark = [
-    pytest.mark.ssm,
-    pytest.mark.lab,
-    pytest.mark.slow,
-    pytest.mark.moto,
-    pytest.mark.skipif(os.geteuid() != 0, reason="the SSM rig needs root (namespaces, nspawn)"),
-]
+pytestmark = MARKS
 
 VNI = 4343
 PORT = 8080
