@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Time the local lab: cold start (root file system cached), warm re-run, teardown.
 
-    ./mirrorlab bench lab_timing [--runs N] [--deployment NAME]
+    ./mirrorlab bench lab_timing [--runs N] [--deployment NAME] [--target-count N]
 
 Uses its own deployment (default `mlbench`), never the user's lab. Before timing, the root
 file system is built or found in the cache (mirrorlab.vpc.lab_rootfs, untimed) and any
@@ -15,8 +15,9 @@ Targets (issue 6): start < 60 s, re-run < 20 s, teardown < 15 s; issue 12: the w
 on the capture machine in a cold start and at most 8 in a warm re-run. The playbooks run
 with -vvv, from whose output the executions on each host are counted (benchmarks/
 _remote_count.py: every module copied to the machine, AnsiballZ_<module>.py); -vvv only adds
-printing on the controller. Results are printed and written to
-benchmarks/results/lab_timing.json.
+printing on the controller. With --target-count N (mirrorlab_target.count) the lab has N
+capture machines behind the NLB stand-in; the execution targets then hold per machine. Results
+are printed and written to benchmarks/results/lab_timing.json (lab_timing_count<N>.json).
 """
 
 import argparse
@@ -49,10 +50,13 @@ def env():
     return e
 
 
-def ansible_playbook(playbook, deployment, *extra):
+def ansible_playbook(playbook, deployment, target_count=1):
+    variables = {"mirrorlab_deployment": deployment}
+    if target_count > 1:
+        variables["mirrorlab_target"] = {"count": target_count}
     start = time.monotonic()
-    proc = subprocess.run(["ansible-playbook", "-vvv", playbook, "-e", json.dumps({"mirrorlab_deployment": deployment}),
-                           *extra], cwd=ROOT, env=env(), capture_output=True, text=True)
+    proc = subprocess.run(["ansible-playbook", "-vvv", playbook, "-e", json.dumps(variables)],
+                          cwd=ROOT, env=env(), capture_output=True, text=True)
     elapsed = time.monotonic() - start
     if proc.returncode != 0:
         sys.exit(f"{playbook} failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}")
@@ -73,6 +77,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--deployment", default="mlbench")
+    parser.add_argument("--target-count", type=int, default=1, help="capture machines (mirrorlab_target.count)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("the lab needs root")
@@ -83,8 +88,8 @@ def main():
     executions = {name: [] for name in EXECUTION_TARGETS}
     load = [os.getloadavg()[0]]
     for run in range(1, args.runs + 1):
-        cold, _, cold_remote = ansible_playbook("site.yml", args.deployment)
-        warm, changed, warm_remote = ansible_playbook("site.yml", args.deployment)
+        cold, _, cold_remote = ansible_playbook("site.yml", args.deployment, args.target_count)
+        warm, changed, warm_remote = ansible_playbook("site.yml", args.deployment, args.target_count)
         down, _, _ = ansible_playbook("teardown.yml", args.deployment)
         load.append(os.getloadavg()[0])
         times["cold_start"].append(cold)
@@ -93,14 +98,15 @@ def main():
         print(f"run {run}: cold start {cold:.1f} s, warm re-run {warm:.1f} s (changed={changed}), "
               f"teardown {down:.1f} s", flush=True)
         for name, remote in (("cold_start", cold_remote), ("warm_rerun", warm_remote)):
-            # One capture machine in the lab: the most any host had.
+            # Per capture machine: the most any machine had.
             executions[name].append(max((total(c) for c in remote.values()), default=0))
             for host, counter in sorted(remote.items()):
                 print(f"  {name}: remote module executions on {host}: {describe(counter)}", flush=True)
         if changed:
             print(f"  warning: the re-run reported changed={changed}, expected 0")
 
-    print(f"\nlab timing, deployment {args.deployment}, {args.runs} run(s), {os.cpu_count()} CPUs, "
+    print(f"\nlab timing, deployment {args.deployment}, {args.target_count} capture machine(s), {args.runs} run(s), "
+          f"{os.cpu_count()} CPUs, "
           f"1-minute load {min(load):.2f}-{max(load):.2f} (before and after each run)")
     print(f"{'phase':<12} {'median':>8} {'min':>8} {'max':>8} {'target':>8}  verdict")
     summary = {}
@@ -124,7 +130,9 @@ def main():
     summary["load_1min"] = [round(v, 2) for v in load]
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "lab_timing.json").write_text(json.dumps(summary, indent=2) + "\n")
+    name = "lab_timing.json" if args.target_count == 1 else f"lab_timing_count{args.target_count}.json"
+    summary["target_count"] = args.target_count
+    (out / name).write_text(json.dumps(summary, indent=2) + "\n")
     met = [s["met"] and s.get("remote_executions_met", True) for s in summary.values() if isinstance(s, dict)]
     return 0 if all(met) else 1
 
