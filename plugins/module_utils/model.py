@@ -276,7 +276,8 @@ EXPERIMENT = [
                choices=TARGET_TYPES),
         Option("gwlb_endpoint_id", "str", "", "the Gateway Load Balancer endpoint, with `type: gateway_load_balancer_endpoint`",
                backends=AWS, pattern=aws_id_pattern("vpce"), allow_empty=True, rule=aws_id_rule("vpce")),
-        Option("count", "int", 1, "capture instances; above 1 they sit behind an NLB (UDP 4789)",
+        Option("count", "int", 1, "capture instances (lab: machines); above 1 they sit behind an NLB (UDP 4789; the lab: "
+                                  "a stand-in that keeps each flow on one machine)",
                minimum=TARGET_COUNT_MIN, maximum=TARGET_COUNT_MAX),
         Option("instance_type", "str", "t3.small", "a Nitro type (known Xen families such as t2, m4, c4, i3 are refused)",
                backends=AWS, pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$", kind="nitro_instance_type",

@@ -161,7 +161,8 @@ options:
         endpoint (C(gwlb_endpoint_id), AWS only; the lab refuses it).'
       - 'C(gwlb_endpoint_id) (default C("")): an id like vpce-0123456789abcdef0; or empty; the Gateway Load
         Balancer endpoint, with C(type: gateway_load_balancer_endpoint). AWS only.'
-      - 'C(count) (default C(1)): 1-10; capture instances; above 1 they sit behind an NLB (UDP 4789).'
+      - 'C(count) (default C(1)): 1-10; capture instances (lab: machines); above 1 they sit behind an NLB
+        (UDP 4789; the lab: a stand-in that keeps each flow on one machine).'
       - 'C(instance_type) (default C(t3.small)): an EC2 instance type such as t3.small; a Nitro type (known
         Xen families such as t2, m4, c4, i3 are refused). AWS only.'
       - 'C(spot) (default C(false)): true or false; a spot instance. AWS only.'
