@@ -59,6 +59,17 @@ options:
     description: AWS, the region.
     type: str
     default: ""
+  target:
+    description: The watched target's name for the header (the lab machine; AWS the instance id is used).
+    type: str
+    default: ""
+  others:
+    description:
+      - The other capture targets (several behind an NLB, each with its share of the flows), named
+        in the header with how to watch one of them (C(mirrorlab_watch_target)).
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full
@@ -106,6 +117,8 @@ def main():
             pid=dict(type="int", default=0),
             instance_id=dict(type="str", default=""),
             region=dict(type="str", default=""),
+            target=dict(type="str", default=""),
+            others=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -114,9 +127,13 @@ def main():
         argv = watch_command(p["backend"], p["link"], p["args"], pid=p["pid"], instance_id=p["instance_id"], region=p["region"])
     except CaptureError as exc:
         module.fail_json(msg=str(exc))
-    header = "watching {0}{1} on {2}: sources {3}; Ctrl-C ends".format(
+    others = ""
+    if p["others"]:
+        others = "; this target has its share of the flows only, the others (-e mirrorlab_watch_target=<name>): {0}".format(
+            ", ".join(p["others"]))
+    header = "watching {0}{1} on {2}: sources {3}{4}; Ctrl-C ends".format(
         p["link"], "" if p["vni"] is None else " (VNI {0})".format(p["vni"]),
-        p["instance_id"] or "the lab's capture machine", ", ".join(p["sources"]) or "?")
+        p["instance_id"] or p["target"] or "the lab's capture machine", ", ".join(p["sources"]) or "?", others)
     module.exit_json(changed=False, argv=argv, header=header)
 
 

@@ -3,7 +3,8 @@ capture machines behind the NLB stand-in, which spreads the mirrored VXLAN packe
 5-tuple, as an NLB UDP listener does.
 
 1. site.yml with count 2: two machines, both configured by the capture role, the sessions send
-   to the stand-in; a re-run changes nothing; verify is green over both machines.
+   to the stand-in; a re-run changes nothing; verify is green over both machines; status shows
+   both and the stand-in's spread; watch takes the machine asked for and names the other.
 2. Traffic, recorded at the mirrored interfaces themselves (tcpdump in the ALB's namespaces,
    not the project's code), then teardown.yml without the count (it finds both machines) keeps
    both machines' pcaps: every flow (one direction of one connection, one outer 5-tuple) is on
@@ -150,6 +151,17 @@ def test_two_machines_behind_the_nlb_stand_in_each_flow_on_one(lab, tmp_path):
     shown = " ".join(status.stdout.split())
     assert status.returncode == 0 and all(f"'{m}: " in shown for m in MACHINES), shown[-3000:]
     assert f"NLB stand-in {NLB_NS} {NLB}, sent to each machine: 10.0.0.12 " in shown, shown[-3000:]
+
+    # watch takes one machine (the first, or mirrorlab_watch_target) and names the others.
+    proc, dummy = playbook(ROOT / "playbooks" / "watch.yml", dict(two, mirrorlab_watch_count=0,
+                                                                 mirrorlab_watch_target=MACHINES[1]))
+    said = " ".join(proc.stdout.split())
+    assert f"on {MACHINES[1]}: sources " in said and f"the others (-e mirrorlab_watch_target=<name>): {MACHINES[0]};" in said
+    proc, dummy = playbook(ROOT / "playbooks" / "watch.yml", dict(two, mirrorlab_watch_count=0,
+                                                                 mirrorlab_watch_target="ml-mlnlb-target-9"), check=False)
+    said = " ".join(proc.stdout.split())
+    assert proc.returncode != 0 and ("mirrorlab_watch_target: ml-mlnlb-target-9 is not a running capture target of "
+                                     f"mirrorlab_deployment {DEPLOYMENT}; choose one of {MACHINES[0]}, {MACHINES[1]}") in said
 
     sources = tmp_path / "sources"
     sources.mkdir()
