@@ -29,7 +29,11 @@ description:
     load balancing settings, the NLB's idle timeout for UDP flows (120 seconds on AWS; the
     kernel's UDP conntrack timeouts here).
   - The table's comment holds a digest of the wanted table; an equal digest and rule count
-    mean nothing to change. Forwarding and the namespace's ICMP redirects are the business of
+    mean nothing to change. When an existing table loses machines, the tracked flows of those
+    machines are deleted (C(conntrack -D --reply-src <machine>)), so that their next packets are
+    hashed onto the machines there are now, as an NLB moves the flows of a deregistered target
+    (else a flow in progress would keep going to a machine that is gone); the flows of the
+    machines that stay stay where they are. Forwarding and the namespace's ICMP redirects are the business of
     M(mirrorlab.vpc.lab_netns) (sysctls of the namespace, as mirrorlab.vpc.lab_plan plans them).
 author:
   - mirrorlab developers (@mirrorlab)
@@ -64,7 +68,8 @@ options:
     type: int
     default: 0
 notes:
-  - Needs C(nft) (nftables) with NAT in the kernel (C(nf_nat), C(nft_hash)).
+  - Needs C(nft) (nftables) with NAT in the kernel (C(nf_nat), C(nft_hash)), and C(conntrack)
+    (Debian package conntrack) to change an existing table.
 seealso:
   - module: mirrorlab.vpc.lab_plan
   - module: mirrorlab.vpc.lab_netns
@@ -173,6 +178,21 @@ def parse_table(text):
     return digest, sum(len(rules) for rules in chains.values()), forwarded
 
 
+def forget_flows(module, netns, gone):
+    """Delete the tracked flows of the machines no longer in the table (their replies would
+    come from them: conntrack -D --reply-src), so that their next packets are hashed onto the
+    machines there are now; the flows of the machines that stay stay where they are. conntrack
+    exits 1 when there was no such flow."""
+    if not gone:
+        return
+    conntrack = module.get_bin_path("conntrack", required=True)
+    for address in gone:
+        rc, out, err = run(module, [conntrack, "-D", "--reply-src", address], netns=netns, check=False)
+        if rc not in (0, 1):
+            module.fail_json(msg="conntrack -D --reply-src %s in %s failed (rc %d): %s" % (address, netns, rc,
+                                                                                         (err or out).strip()))
+
+
 def spread(forwarded, targets):
     """The packets sent to each target, in one line (targets without a counter count 0)."""
     return ", ".join("%s %d packets" % (t, forwarded.get(t, {}).get("packets", 0)) for t in targets)
@@ -213,6 +233,8 @@ def main():
     if changed:
         # In check mode nft only checks the script (-c).
         run(module, [nft] + (["-c"] if module.check_mode else []) + ["-f", "-"], netns=p["netns"], data=script)
+        if current is not None and not module.check_mode:
+            forget_flows(module, p["netns"], sorted(set(current[2]) - set(p["targets"])))
     result = dict(changed=changed, ruleset=script, digest=value)
     if current is not None:
         result["forwarded"] = current[2]

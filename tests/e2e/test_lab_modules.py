@@ -382,3 +382,79 @@ def test_site_names_missing_tools():
     assert "ml-no-such-tool (Debian package ml-pkg)" in proc.stdout and "apt-get install ml-pkg" in proc.stdout
     assert "nft (" not in proc.stdout
     assert not [n for n in netns_names() if n.startswith("ml-mlnotool")]
+
+
+# ---- lab_nlb -------------------------------------------------------------------------------
+
+def _nlb_topology(tag):
+    sender, nlb = f"ml-{tag}-s", f"ml-{tag}-n"
+    return {"namespaces": [{"name": sender}, {"name": nlb, "sysctls": {"net.ipv4.ip_forward": 1}}],
+            "bridges": [],
+            "veths": [{"name": "vpc0", "netns": sender, "addresses": ["10.78.0.2/24"], "peer": f"ml{tag}n",
+                       "peer_netns": nlb, "peer_addresses": ["10.78.0.1/24"]}]}
+
+
+@pytest.fixture
+def nlb_lab():
+    tag = "t" + uuid.uuid4().hex[:5]
+    topo = _nlb_topology(tag)
+    module("lab_netns", dict(topo, state="present"))
+    yield f"ml-{tag}-s", f"ml-{tag}-n"
+    module("lab_netns", dict(topo, state="absent"))
+
+
+def _send_from(netns, ports):
+    """One UDP datagram to the stand-in's VXLAN port from each source port."""
+    code = ("import socket, sys\n"
+            "for port in sys.argv[1:]:\n"
+            "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            "    s.bind(('10.78.0.2', int(port)))\n"
+            "    s.sendto(b'x' * 50, ('10.78.0.1', 4789))\n"
+            "    s.close()\n")
+    subprocess.run(["ip", "netns", "exec", netns, "python3", "-c", code, *map(str, ports)], check=True)
+
+
+def _flows(netns):
+    """{source port: target} of the stand-in's tracked flows (the reply comes from the target)."""
+    out = subprocess.run(["ip", "netns", "exec", netns, "conntrack", "-L", "-p", "udp"], capture_output=True, text=True,
+                         check=True).stdout
+    flows = {}
+    for line in out.splitlines():
+        sources, ports = re.findall(r"\bsrc=(\S+)", line), re.findall(r"\bsport=(\d+)", line)
+        if len(sources) == 2 and "dport=4789" in line:
+            flows[int(ports[0])] = sources[1]
+    return flows
+
+
+@pytest.mark.lab
+@needs_root
+def test_nlb_stand_in_hashes_each_flow_onto_one_target_and_moves_those_of_a_removed_one(nlb_lab):
+    sender, nlb = nlb_lab
+    targets = ["10.78.0.12", "10.78.0.13", "10.78.0.14"]
+    args = {"netns": nlb, "table": "ml_t_nlb", "address": "10.78.0.1", "targets": targets, "seed": 7}
+    assert module("lab_nlb", args)["changed"]
+    assert not module("lab_nlb", args)["changed"]
+    ports = list(range(40000, 40040))
+    _send_from(sender, ports)
+    first = _flows(nlb)
+    assert sorted(first) == ports and set(first.values()) == set(targets), first
+    # The hash decides, not the first packet's luck: forgotten flows land where they were.
+    subprocess.run(["ip", "netns", "exec", nlb, "conntrack", "-F"], check=True)
+    _send_from(sender, ports)
+    assert _flows(nlb) == first
+    spread = module("lab_nlb", args)["spread"]
+    assert spread == ", ".join(f"{t} {list(first.values()).count(t) * 2} packets" for t in targets), spread
+
+    # One target less: the flows of the removed one are hashed onto the others, the rest stay.
+    assert module("lab_nlb", dict(args, targets=targets[:2]), check=True)["changed"]
+    assert _flows(nlb) == first  # check mode changed nothing
+    assert module("lab_nlb", dict(args, targets=targets[:2]))["changed"]
+    kept = _flows(nlb)
+    assert kept == {p: t for p, t in first.items() if t != targets[2]}
+    _send_from(sender, ports)
+    after = _flows(nlb)
+    assert set(after.values()) == set(targets[:2]) and all(after[p] == t for p, t in kept.items())
+
+    assert module("lab_nlb", {"netns": nlb, "table": "ml_t_nlb", "state": "absent"})["changed"]
+    assert subprocess.run(["ip", "netns", "exec", nlb, "nft", "list", "table", "ip", "ml_t_nlb"],
+                          capture_output=True).returncode != 0
