@@ -189,8 +189,8 @@ def forget_flows(module, netns, gone):
     for address in gone:
         rc, out, err = run(module, [conntrack, "-D", "--reply-src", address], netns=netns, check=False)
         if rc not in (0, 1):
-            module.fail_json(msg="conntrack -D --reply-src %s in %s failed (rc %d): %s" % (address, netns, rc,
-                                                                                         (err or out).strip()))
+            detail = (err or out).strip()
+            module.fail_json(msg="conntrack -D --reply-src %s in %s failed (rc %d): %s" % (address, netns, rc, detail))
 
 
 def spread(forwarded, targets):
