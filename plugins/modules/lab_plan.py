@@ -204,6 +204,12 @@ lab:
           machine_dir, peer), else empty.
       type: list
       elements: dict
+    all_targets:
+      description:
+        - C(targets) and C(unused_targets) - every capture machine this lab has or, with
+          O(discover), an earlier run left on the host (what teardown, status, fetch and report take).
+      type: list
+      elements: dict
     unused_topology:
       description:
         - With O(discover), the namespaces and router-side links of the unused machines, and the NLB
@@ -288,6 +294,17 @@ class PlanError(ValueError):
     pass
 
 
+def node_netns(deployment, node):
+    """A node's namespace (and a capture machine's name): ml-<deployment>-<node, _ as ->."""
+    return f"ml-{deployment}-{node.replace('_', '-')}"
+
+
+def router_port(node):
+    """A node's port on its zone's bridge, without the deployment's prefix: ROUTER_NAMES, and
+    target<k> for capture machine k > 1."""
+    return ROUTER_NAMES.get(node) or node.replace("_", "")
+
+
 def target_node(index):
     """The node of capture machine <index> (1-based): target, target_2, target_3, ..."""
     return "target" if index == 1 else f"target_{index}"
@@ -304,7 +321,7 @@ def _index(name, base):
 def target_index(deployment, name):
     """The index of the capture machine whose namespace is <name> (1 for ml-<deployment>-target,
     k for ml-<deployment>-target-<k>), else None."""
-    return _index(name, f"ml-{deployment}-target")
+    return _index(name, node_netns(deployment, "target"))
 
 
 def machine_dir_name(index):
@@ -425,7 +442,7 @@ def check_target_count(count, zone_a):
 def plan_nodes(deployment, vpc, inet, target_count=1):
     """Every node's namespace, interfaces and addresses."""
     prefix = "ml" + short_id(deployment)
-    router_ns = f"ml-{deployment}-router"
+    router_ns = node_netns(deployment, "router")
     subnets = zone_subnets(vpc)
     zones = {
         zone: {"subnet": str(net), "bridge": prefix + ROUTER_NAMES["bridge" if zone == "a" else "bridge_b"],
@@ -444,7 +461,7 @@ def plan_nodes(deployment, vpc, inet, target_count=1):
             "zones": zones,
         },
         "client": {
-            "netns": f"ml-{deployment}-client",
+            "netns": node_netns(deployment, "client"),
             "interface": INTERNET_INTERFACE,
             "address": _host(inet, INTERNET_HOST["client"]),
             "prefixlen": inet.prefixlen,
@@ -453,7 +470,6 @@ def plan_nodes(deployment, vpc, inet, target_count=1):
     }
     check_target_count(target_count, subnets["a"])
     hosts = dict(VPC_HOST, **{target_node(k): FIRST_TARGET_HOST + k - 1 for k in range(1, target_count + 1)})
-    peers = dict(ROUTER_NAMES, **{target_node(k): f"target{k}" for k in range(2, target_count + 1)})
     targets = [target_node(k) for k in range(1, target_count + 1)]
     for node in ["alb", "alb_b", "backend"] + targets + (["nlb"] if target_count > 1 else []):
         zone = "b" if node == "alb_b" else "a"
@@ -462,9 +478,9 @@ def plan_nodes(deployment, vpc, inet, target_count=1):
         net = subnets[zone]
         nodes[node] = {
             "eni_id": eni_id(deployment, node) if node in SOURCE_NODES else None,
-            "netns": f"ml-{deployment}-{node.replace('_', '-')}",
+            "netns": node_netns(deployment, node),
             "interface": VPC_INTERFACE,
-            "peer": prefix + peers[node],
+            "peer": prefix + router_port(node),
             "address": _host(net, hosts[node]),
             "prefixlen": net.prefixlen,
             "gateway": _host(net, VPC_HOST["router"]),
@@ -502,16 +518,14 @@ def plan_unused(deployment, prefix, machine_base, target_count, found_targets, f
     router-side links to remove (M(mirrorlab.vpc.lab_netns) state absent)."""
     unused = []
     for index in range(target_count + 1, found_targets + 1):
-        netns = f"ml-{deployment}-{target_node(index).replace('_', '-')}"
-        unused.append({"index": index, "node": target_node(index), "machine": netns, "netns": netns,
-                       "machine_dir": f"{machine_base}/{machine_dir_name(index)}", "peer": f"{prefix}target{index}"})
-    namespaces = [{"name": t["netns"]} for t in unused]
-    peers = [t["peer"] for t in unused]
-    if found_nlb and target_count == 1:
-        namespaces.append({"name": f"ml-{deployment}-nlb"})
-        peers.append(prefix + ROUTER_NAMES["nlb"])
-    veths = [{"name": VPC_INTERFACE, "netns": ns["name"], "peer": peer, "peer_netns": f"ml-{deployment}-router"}
-             for ns, peer in zip(namespaces, peers)]
+        node = target_node(index)
+        unused.append({"index": index, "node": node, "machine": node_netns(deployment, node),
+                       "netns": node_netns(deployment, node), "machine_dir": f"{machine_base}/{machine_dir_name(index)}",
+                       "peer": prefix + router_port(node)})
+    gone = [t["node"] for t in unused] + (["nlb"] if found_nlb and target_count == 1 else [])
+    namespaces = [{"name": node_netns(deployment, node)} for node in gone]
+    veths = [{"name": VPC_INTERFACE, "netns": node_netns(deployment, node), "peer": prefix + router_port(node),
+              "peer_netns": node_netns(deployment, "router")} for node in gone]
     return unused, {"namespaces": namespaces, "bridges": [], "veths": veths}
 
 
@@ -562,6 +576,7 @@ def plan(deployment, vpc_cidr="10.0.0.0/16", internet_cidr="198.51.100.0/24", so
         "targets": targets,
         "nlb": nlb,
         "unused_targets": unused_targets,
+        "all_targets": targets + unused_targets,
         "unused_topology": unused_topology,
         "target_address": nlb["address"] if nlb else targets[0]["address"],
         "vpc_cidr": str(vpc),
@@ -620,7 +635,7 @@ def main():
         machine_base = os.path.join(params["machine_root"], "ml-" + params["deployment"])
         namespaces = listing(NETNS_DIR)
         params["found_targets"] = found_target_count(params["deployment"], namespaces, listing(machine_base))
-        params["found_nlb"] = f"ml-{params['deployment']}-nlb" in namespaces
+        params["found_nlb"] = node_netns(params["deployment"], "nlb") in namespaces
     try:
         result = plan(**params)
     except PlanError as exc:
